@@ -1,0 +1,23 @@
+# libllmrt: loader, registry, config, model, training loop, data, checkpoint,
+# metrics. Plugins never link against it (they get the host API table).
+lib_LTLIBRARIES += core/libllmrt.la
+core_libllmrt_la_SOURCES = \
+	core/error.c core/error.h \
+	core/config.c core/config.h \
+	core/host_api.c core/host_api.h \
+	core/loader.c core/loader.h \
+	core/registry.c core/registry.h \
+	core/runtime.c core/runtime.h \
+	core/format_fp32.c \
+	core/rng.c core/rng.h \
+	core/gpt.c core/gpt.h \
+	core/data.c core/data.h \
+	core/safetensors.c core/safetensors.h \
+	core/checkpoint.c core/checkpoint.h \
+	core/metrics.c core/metrics.h \
+	core/train.c core/train.h \
+	core/generate.c core/generate.h
+core_libllmrt_la_CPPFLAGS = $(AM_CPPFLAGS) -DLLMRT_PLUGINDIR='"$(plugindir)"'
+core_libllmrt_la_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(JANSSON_CFLAGS)
+core_libllmrt_la_LIBADD = $(INIH_LIBS) $(JANSSON_LIBS) -lm
+core_libllmrt_la_LDFLAGS = -version-info 0:0:0 -no-undefined

@@ -1,0 +1,18 @@
+# Tests: Check suites and shell scripts. Plugins are found in the build tree
+# through LLMRT_PLUGIN_PATH; reference fixtures through LLMRT_TEST_SRCDIR.
+BUILD_PLUGIN_PATH = $(abs_top_builddir)/plugins/cpu/.libs:$(abs_top_builddir)/plugins/local/.libs:$(abs_top_builddir)/plugins/shard/.libs
+AM_TESTS_ENVIRONMENT = \
+	LLMRT_PLUGIN_PATH='$(BUILD_PLUGIN_PATH)'; export LLMRT_PLUGIN_PATH; \
+	LLMRT_TEST_SRCDIR='$(abs_top_srcdir)/tests'; export LLMRT_TEST_SRCDIR; \
+	LLMRT_TEST_BUILDDIR='$(abs_top_builddir)/tests'; export LLMRT_TEST_BUILDDIR; \
+	LLMRT_BIN='$(abs_top_builddir)/cli/llmrt'; export LLMRT_BIN; \
+	OMP_NUM_THREADS=2; export OMP_NUM_THREADS; \
+	CK_DEFAULT_TIMEOUT=600; export CK_DEFAULT_TIMEOUT;
+TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+TEST_LIBS = core/libllmrt.la $(CHECK_LIBS) -lm
+
+include tests/loader/local.mk
+include tests/cpu/local.mk
+include tests/model/local.mk
+include tests/io/local.mk
+include tests/train/local.mk
