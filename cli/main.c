@@ -1,1 +1,49 @@
-int main(void) { return 0; }
+/* main.c — `llmrt`: dispatch to a subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include <llmrt/plugin.h>
+#include "build_config.h"
+#include "commands.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    {"train", llmrt_cmd_train, "train a model from a config file"},
+    {"eval", llmrt_cmd_eval, "validation loss of a checkpoint"},
+    {"generate", llmrt_cmd_generate, "sample text from a checkpoint"},
+    {"plugins", llmrt_cmd_plugins, "list every plugin found and whether it loads"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: llmrt COMMAND [ARGS]   (llmrt COMMAND --help for its options)\n\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n  --version  print the version and plugin ABI\n"
+                 "  --help     this text\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("llmrt %s (plugin ABI %d.%d)\n", PACKAGE_VERSION, LLMRT_ABI_MAJOR,
+               LLMRT_ABI_MINOR);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "llmrt: unknown command '%s' (accepted: train, eval, generate, plugins, "
+                    "--version, --help)\n", argv[1]);
+    return 2;
+}

@@ -1,1 +1,26 @@
-/* placeholder: being written */
+/* generate.h — sampling tokens from a model's logits. */
+#ifndef LLMRT_CORE_GENERATE_H
+#define LLMRT_CORE_GENERATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "rng.h"
+
+typedef struct llmrt_sampler {
+    float temperature; /* 0: greedy (argmax) */
+    int top_k;         /* 0: the whole vocabulary */
+} llmrt_sampler;
+
+/* Draw one token from softmax(logits / temperature), restricted to the top_k
+ * largest logits. `scratch` holds vocab floats. Deterministic given rng. */
+int32_t llmrt_sample(const llmrt_sampler *s, const float *logits, int vocab, float *scratch,
+                     llmrt_rng *rng);
+
+struct llmrt_gpt;
+/* Extend tokens[0..n_prompt) to n_total tokens with the model, feeding at
+ * most the model's context (a sliding window past it). */
+int llmrt_generate(struct llmrt_gpt *model, int context, int vocab, int32_t *tokens,
+                   int n_prompt, int n_total, const llmrt_sampler *s, llmrt_rng *rng,
+                   void (*on_token)(int32_t token, void *user), void *user);
+
+#endif

@@ -8,10 +8,12 @@ core_libllmrt_la_SOURCES = \
 	core/loader.c core/loader.h \
 	core/registry.c core/registry.h \
 	core/runtime.c core/runtime.h \
-	core/format_fp32.c \
+	core/format_fp32.c core/format_fp32.h \
 	core/rng.c core/rng.h \
 	core/gpt.c core/gpt.h \
 	core/data.c core/data.h \
+	core/tokenizer.c core/tokenizer.h \
+	core/fileio.c core/fileio.h \
 	core/safetensors.c core/safetensors.h \
 	core/checkpoint.c core/checkpoint.h \
 	core/metrics.c core/metrics.h \

@@ -1,1 +1,398 @@
-/* placeholder: being written */
+/* runtime.c — loads the job's compute backend, collective and strategy by
+ * name, accounts device memory, and lends the strategy its services. */
+#include "runtime.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "format_fp32.h"
+#include "host_api.h"
+#include "registry.h"
+
+typedef struct rt_allocation {
+    void *ptr;
+    size_t bytes;
+    llmrt_mem_category category;
+} rt_allocation;
+
+struct llmrt_rt {
+    llmrt_config *cfg;
+    const llmrt_host_api *host;
+
+    const char *names[5];  /* component names by llmrt_plugin_kind */
+    const char *files[5];  /* and the files they came from */
+
+    llmrt_backend backend;
+    llmrt_compute_caps compute_caps;
+
+    const llmrt_collective_vtable *coll_vt;
+    void *coll_ctx;
+    llmrt_collective_caps coll_caps;
+    double timeout_s;
+
+    const llmrt_strategy_vtable *strat_vt;
+    void *strat_ctx;
+    llmrt_strategy_services services;
+
+    rt_allocation *allocs;
+    size_t n_allocs, cap_allocs;
+    size_t mem_current[LLMRT_MEM_CATEGORY_COUNT];
+    size_t mem_peak[LLMRT_MEM_CATEGORY_COUNT];
+
+    double *host_scratch;  /* device buffer for llmrt_rt_allreduce_host */
+    size_t host_scratch_n;
+};
+
+static const char *const kind_sections[] = {NULL, "backend", "collective", "strategy", "format"};
+
+/* Find component `name` of `kind`, remember where it came from. */
+static int find_component(llmrt_rt *rt, llmrt_plugin_kind kind, const char *name,
+                          const llmrt_component **comp)
+{
+    const char *file = NULL;
+    int rc = llmrt_registry_find(kind, name, comp, &file);
+    if (rc) return llmrt_error_prefix(rc, "[runtime] %s = %s", kind_sections[kind], name);
+    rt->names[kind] = (*comp)->name;
+    rt->files[kind] = file ? file : "(built in)";
+    return LLMRT_OK;
+}
+
+static int init_failed(llmrt_rt *rt, llmrt_plugin_kind kind, int rc)
+{
+    return llmrt_error_prefix(rc, "%s %s (%s): init failed", llmrt_plugin_kind_name(kind),
+                              rt->names[kind], rt->files[kind]);
+}
+
+/* Every plugin reads its own section; keys it did not declare are errors. */
+static int check_plugin_section(llmrt_rt *rt, const char *section)
+{
+    return llmrt_config_check_unknown(rt->cfg, section);
+}
+
+/* --- services lent to the strategy --------------------------------------- */
+
+static int svc_alloc(llmrt_rt *rt, llmrt_mem_category category, size_t bytes, void **ptr)
+{
+    return llmrt_rt_alloc(rt, category, bytes, ptr);
+}
+
+static void svc_free(llmrt_rt *rt, void *ptr) { llmrt_rt_free(rt, ptr); }
+
+static int svc_allreduce(llmrt_rt *rt, const void *send, void *recv, size_t count,
+                         llmrt_dtype dtype, llmrt_reduce_op op, llmrt_work **work)
+{
+    void *stream = LLMRT_HAS(rt->backend.vt, rt->backend.vt->struct_size, stream_native)
+                       ? rt->backend.vt->stream_native(rt->backend.ctx, NULL)
+                       : NULL;
+    return rt->coll_vt->allreduce(rt->coll_ctx, send, recv, count, dtype, op, stream, work);
+}
+
+static int svc_reduce_scatter(llmrt_rt *rt, const void *send, void *recv, size_t recv_count,
+                              llmrt_dtype dtype, llmrt_reduce_op op, llmrt_work **work)
+{
+    void *stream = LLMRT_HAS(rt->backend.vt, rt->backend.vt->struct_size, stream_native)
+                       ? rt->backend.vt->stream_native(rt->backend.ctx, NULL)
+                       : NULL;
+    return rt->coll_vt->reduce_scatter(rt->coll_ctx, send, recv, recv_count, dtype, op, stream,
+                                       work);
+}
+
+static int svc_all_gather(llmrt_rt *rt, const void *send, void *recv, size_t send_count,
+                          llmrt_dtype dtype, llmrt_work **work)
+{
+    void *stream = LLMRT_HAS(rt->backend.vt, rt->backend.vt->struct_size, stream_native)
+                       ? rt->backend.vt->stream_native(rt->backend.ctx, NULL)
+                       : NULL;
+    return rt->coll_vt->all_gather(rt->coll_ctx, send, recv, send_count, dtype, stream, work);
+}
+
+static int svc_broadcast(llmrt_rt *rt, void *buf, size_t count, llmrt_dtype dtype, int root,
+                         llmrt_work **work)
+{
+    void *stream = LLMRT_HAS(rt->backend.vt, rt->backend.vt->struct_size, stream_native)
+                       ? rt->backend.vt->stream_native(rt->backend.ctx, NULL)
+                       : NULL;
+    return rt->coll_vt->broadcast(rt->coll_ctx, buf, count, dtype, root, stream, work);
+}
+
+static int svc_work_wait(llmrt_rt *rt, llmrt_work *work)
+{
+    if (!work) return LLMRT_OK;
+    int rc = rt->coll_vt->work_wait(rt->coll_ctx, work, rt->timeout_s);
+    rt->coll_vt->work_release(rt->coll_ctx, work);
+    return rc;
+}
+
+/* --- creation ------------------------------------------------------------ */
+
+int llmrt_rt_create(llmrt_rt **out, llmrt_config *cfg)
+{
+    static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+    const char *backend, *collective, *strategy, *format, *plugin_path, *log_level;
+    double timeout_s;
+    int rc;
+    if ((rc = llmrt_config_string(cfg, "runtime", "backend", "cpu",
+                                  "compute backend plugin (cpu, cuda, ...)", &backend)) ||
+        (rc = llmrt_config_string(cfg, "runtime", "collective", "local",
+                                  "collective transport plugin (local, mpi, nccl, ...)",
+                                  &collective)) ||
+        (rc = llmrt_config_string(cfg, "runtime", "strategy", "ddp",
+                                  "sharding strategy (ddp, ...)", &strategy)) ||
+        (rc = llmrt_config_string(cfg, "runtime", "format", "fp32",
+                                  "number format of parameters and activations", &format)) ||
+        (rc = llmrt_config_string(cfg, "runtime", "plugin_path", "",
+                                  "colon-separated directories searched first for plugins",
+                                  &plugin_path)) ||
+        (rc = llmrt_config_double(cfg, "runtime", "timeout_s", 600.0, 0.0, 1e9,
+                                  "seconds a collective may wait before the job is aborted "
+                                  "(0: no limit)", &timeout_s)) ||
+        (rc = llmrt_config_choice(cfg, "runtime", "log_level", "warn", log_levels,
+                                  "diagnostics printed to stderr", &log_level)))
+        return rc;
+    for (int i = 0; log_levels[i]; i++)
+        if (!strcmp(log_level, log_levels[i])) llmrt_log_set_level((llmrt_log_level)i);
+
+    llmrt_rt *rt = calloc(1, sizeof *rt);
+    if (!rt) return llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
+    rt->cfg = cfg;
+    rt->host = llmrt_host_api_get();
+    rt->timeout_s = timeout_s;
+
+    if ((rc = llmrt_registry_init(plugin_path[0] ? plugin_path : NULL))) goto fail;
+    llmrt_registry_add_builtin(llmrt_format_fp32_component());
+
+    /* Number format: only fp32 is wired through the model so far. */
+    const llmrt_component *comp;
+    if ((rc = find_component(rt, LLMRT_KIND_FORMAT, format, &comp))) goto fail;
+    if (strcmp(format, "fp32") != 0) {
+        rc = llmrt_error(LLMRT_ERR_UNSUPPORTED,
+                         "[runtime] format = %s: the training loop supports only fp32 so far",
+                         format);
+        goto fail;
+    }
+
+    /* Compute backend. */
+    if ((rc = find_component(rt, LLMRT_KIND_COMPUTE, backend, &comp))) goto fail;
+    rt->backend.vt = comp->vtable;
+    if ((rc = rt->backend.vt->create(rt->host, llmrt_config_params(cfg, comp->name),
+                                     &rt->backend.ctx))) {
+        rt->backend.ctx = NULL;
+        rc = init_failed(rt, LLMRT_KIND_COMPUTE, rc);
+        goto fail;
+    }
+    if ((rc = check_plugin_section(rt, comp->name))) goto fail;
+    rt->compute_caps.struct_size = sizeof rt->compute_caps;
+    if ((rc = rt->backend.vt->get_caps(rt->backend.ctx, &rt->compute_caps))) goto fail;
+
+    /* Collective. */
+    if ((rc = find_component(rt, LLMRT_KIND_COLLECTIVE, collective, &comp))) goto fail;
+    rt->coll_vt = comp->vtable;
+    llmrt_collective_init init = {
+        .struct_size = sizeof init,
+        .compute_backend = rt->names[LLMRT_KIND_COMPUTE],
+        .timeout_s = timeout_s,
+        .host_addressable = rt->compute_caps.host_addressable,
+    };
+    if ((rc = rt->coll_vt->create(rt->host, llmrt_config_params(cfg, comp->name), &init,
+                                  &rt->coll_ctx))) {
+        rt->coll_ctx = NULL;
+        rc = init_failed(rt, LLMRT_KIND_COLLECTIVE, rc);
+        goto fail;
+    }
+    if ((rc = check_plugin_section(rt, comp->name))) goto fail;
+    rt->coll_caps.struct_size = sizeof rt->coll_caps;
+    if ((rc = rt->coll_vt->get_caps(rt->coll_ctx, &rt->coll_caps))) goto fail;
+    if (!rt->coll_caps.device_memory && !rt->compute_caps.host_addressable) {
+        /* Staging through pinned host memory arrives with the GPU backends. */
+        rc = llmrt_error(LLMRT_ERR_UNSUPPORTED,
+                         "[runtime] collective = %s cannot take device memory of backend %s, "
+                         "and host staging is not implemented yet",
+                         collective, backend);
+        goto fail;
+    }
+
+    /* The strategy is found now (so a bad name fails early) and created
+     * when the model's layout is known. */
+    if ((rc = find_component(rt, LLMRT_KIND_STRATEGY, strategy, &comp))) goto fail;
+    rt->strat_vt = comp->vtable;
+
+    rt->host_scratch_n = 64;
+    if ((rc = llmrt_rt_alloc(rt, LLMRT_MEM_COMM, rt->host_scratch_n * sizeof(double),
+                             (void **)&rt->host_scratch)))
+        goto fail;
+
+    *out = rt;
+    return LLMRT_OK;
+fail:
+    llmrt_rt_destroy(rt);
+    return rc;
+}
+
+int llmrt_rt_attach_model(llmrt_rt *rt, const llmrt_model_layout *layout)
+{
+    if (rt->strat_ctx)
+        return llmrt_error(LLMRT_ERR_INTERNAL, "llmrt_rt_attach_model called twice");
+    rt->services = (llmrt_strategy_services){
+        .struct_size = sizeof rt->services,
+        .rt = rt,
+        .rank = rt->coll_caps.rank,
+        .world_size = rt->coll_caps.world_size,
+        .alloc = svc_alloc,
+        .free = svc_free,
+        .compute = rt->backend.vt,
+        .compute_ctx = rt->backend.ctx,
+        .allreduce = svc_allreduce,
+        .reduce_scatter = svc_reduce_scatter,
+        .all_gather = svc_all_gather,
+        .broadcast = svc_broadcast,
+        .work_wait = svc_work_wait,
+    };
+    const char *name = rt->names[LLMRT_KIND_STRATEGY];
+    int rc = rt->strat_vt->create(rt->host, llmrt_config_params(rt->cfg, name), &rt->services,
+                                  layout, &rt->strat_ctx);
+    if (rc) {
+        rt->strat_ctx = NULL;
+        return init_failed(rt, LLMRT_KIND_STRATEGY, rc);
+    }
+    return check_plugin_section(rt, name);
+}
+
+void llmrt_rt_destroy(llmrt_rt *rt)
+{
+    if (!rt) return;
+    if (rt->strat_ctx) rt->strat_vt->destroy(rt->strat_ctx);
+    if (rt->host_scratch) llmrt_rt_free(rt, rt->host_scratch);
+    if (rt->coll_ctx) rt->coll_vt->destroy(rt->coll_ctx);
+    /* Whatever the caller forgot is released with the backend. */
+    if (rt->backend.ctx) {
+        for (size_t i = 0; i < rt->n_allocs; i++)
+            rt->backend.vt->free(rt->backend.ctx, rt->allocs[i].ptr);
+        rt->backend.vt->destroy(rt->backend.ctx);
+    }
+    free(rt->allocs);
+    free(rt);
+}
+
+/* --- accessors ----------------------------------------------------------- */
+
+llmrt_backend llmrt_rt_backend(const llmrt_rt *rt) { return rt->backend; }
+const llmrt_compute_caps *llmrt_rt_compute_caps(const llmrt_rt *rt) { return &rt->compute_caps; }
+int llmrt_rt_rank(const llmrt_rt *rt) { return rt->coll_caps.rank; }
+int llmrt_rt_world_size(const llmrt_rt *rt) { return rt->coll_caps.world_size; }
+
+const char *llmrt_rt_component_name(const llmrt_rt *rt, llmrt_plugin_kind kind)
+{
+    return kind >= LLMRT_KIND_COMPUTE && kind <= LLMRT_KIND_FORMAT ? rt->names[kind] : NULL;
+}
+
+/* --- memory -------------------------------------------------------------- */
+
+int llmrt_rt_alloc(llmrt_rt *rt, llmrt_mem_category category, size_t bytes, void **ptr)
+{
+    if ((unsigned)category >= LLMRT_MEM_CATEGORY_COUNT)
+        return llmrt_error(LLMRT_ERR_INVALID, "memory category %d out of range", (int)category);
+    if (rt->n_allocs == rt->cap_allocs) {
+        size_t cap = rt->cap_allocs ? 2 * rt->cap_allocs : 32;
+        rt_allocation *a = realloc(rt->allocs, cap * sizeof *a);
+        if (!a) return llmrt_error(LLMRT_ERR_NOMEM, "out of host memory");
+        rt->allocs = a;
+        rt->cap_allocs = cap;
+    }
+    void *p = NULL;
+    int rc = rt->backend.vt->alloc(rt->backend.ctx, bytes, &p);
+    if (rc) return rc;
+    rt->allocs[rt->n_allocs++] = (rt_allocation){p, bytes, category};
+    rt->mem_current[category] += bytes;
+    if (rt->mem_current[category] > rt->mem_peak[category])
+        rt->mem_peak[category] = rt->mem_current[category];
+    *ptr = p;
+    return LLMRT_OK;
+}
+
+void llmrt_rt_free(llmrt_rt *rt, void *ptr)
+{
+    if (!ptr) return;
+    for (size_t i = 0; i < rt->n_allocs; i++) {
+        if (rt->allocs[i].ptr != ptr) continue;
+        rt->mem_current[rt->allocs[i].category] -= rt->allocs[i].bytes;
+        rt->allocs[i] = rt->allocs[--rt->n_allocs];
+        rt->backend.vt->free(rt->backend.ctx, ptr);
+        return;
+    }
+    llmrt_log(LLMRT_LOG_ERROR, "core", "free of %p, which the runtime did not allocate", ptr);
+}
+
+size_t llmrt_rt_mem_current(const llmrt_rt *rt, llmrt_mem_category category)
+{
+    return (unsigned)category < LLMRT_MEM_CATEGORY_COUNT ? rt->mem_current[category] : 0;
+}
+
+size_t llmrt_rt_mem_peak(const llmrt_rt *rt, llmrt_mem_category category)
+{
+    return (unsigned)category < LLMRT_MEM_CATEGORY_COUNT ? rt->mem_peak[category] : 0;
+}
+
+int llmrt_rt_upload(llmrt_rt *rt, void *dst, const void *host_src, size_t bytes)
+{
+    return rt->backend.vt->copy_to_device(rt->backend.ctx, dst, host_src, bytes, NULL);
+}
+
+int llmrt_rt_download(llmrt_rt *rt, void *host_dst, const void *src, size_t bytes)
+{
+    return rt->backend.vt->copy_to_host(rt->backend.ctx, host_dst, src, bytes, NULL);
+}
+
+/* --- strategy hooks ------------------------------------------------------ */
+
+const llmrt_strategy_vtable *llmrt_rt_strategy(const llmrt_rt *rt, void **ctx)
+{
+    if (ctx) *ctx = rt->strat_ctx;
+    return rt->strat_vt;
+}
+
+int llmrt_rt_begin_microbatch(llmrt_rt *rt, int micro, int n_micro)
+{
+    return rt->strat_vt->begin_microbatch(rt->strat_ctx, micro, n_micro);
+}
+
+int llmrt_rt_pre_forward(llmrt_rt *rt, size_t unit, float **params)
+{
+    void *p = NULL;
+    int rc = rt->strat_vt->pre_forward(rt->strat_ctx, unit, &p);
+    *params = p;
+    return rc;
+}
+
+int llmrt_rt_post_forward(llmrt_rt *rt, size_t unit)
+{
+    return rt->strat_vt->post_forward(rt->strat_ctx, unit);
+}
+
+int llmrt_rt_pre_backward(llmrt_rt *rt, size_t unit, float **params, float **grads)
+{
+    void *p = NULL, *g = NULL;
+    int rc = rt->strat_vt->pre_backward(rt->strat_ctx, unit, &p, &g);
+    *params = p;
+    *grads = g;
+    return rc;
+}
+
+int llmrt_rt_post_backward(llmrt_rt *rt, size_t unit)
+{
+    return rt->strat_vt->post_backward(rt->strat_ctx, unit);
+}
+
+int llmrt_rt_allreduce_host(llmrt_rt *rt, double *values, size_t n, llmrt_reduce_op op)
+{
+    if (n > rt->host_scratch_n)
+        return llmrt_error(LLMRT_ERR_INTERNAL, "allreduce_host of %zu values (max %zu)", n,
+                           rt->host_scratch_n);
+    int rc;
+    if ((rc = llmrt_rt_upload(rt, rt->host_scratch, values, n * sizeof *values)) ||
+        (rc = svc_allreduce(rt, rt->host_scratch, rt->host_scratch, n, LLMRT_DTYPE_F64, op,
+                            NULL)) ||
+        (rc = llmrt_rt_download(rt, values, rt->host_scratch, n * sizeof *values)))
+        return rc;
+    return LLMRT_OK;
+}

@@ -1,1 +1,849 @@
-/* placeholder: being written */
+/* train.c — the training loop (DESIGN.md section 4): micro-batches with
+ * gradient accumulation, the strategy's hooks around every unit, global-norm
+ * clipping, AdamW on the local shard, warmup + cosine learning rate, periodic
+ * validation, atomic checkpoints and a metrics record per step. */
+#include "train.h"
+
+#include "build_config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "checkpoint.h"
+#include "data.h"
+#include "error.h"
+#include "host_api.h"
+#include "metrics.h"
+#include "rng.h"
+#include "safetensors.h"
+
+/* ------------------------------------------------------------------ session */
+
+static int read_model_config(llmrt_config *cfg, llmrt_gpt_config *mc)
+{
+    static const char *const archs[] = {"gpt", NULL};
+    const char *arch;
+    long layers, heads, dim, context, vocab;
+    int rc;
+    if ((rc = llmrt_config_choice(cfg, "model", "arch", "gpt", archs,
+                                  "architecture: gpt (decoder-only, causal LM)", &arch)) ||
+        (rc = llmrt_config_int(cfg, "model", "layers", 4, 1, 1024, "transformer blocks",
+                               &layers)) ||
+        (rc = llmrt_config_int(cfg, "model", "heads", 4, 1, 1024, "attention heads", &heads)) ||
+        (rc = llmrt_config_int(cfg, "model", "dim", 256, 1, 65536, "model width (channels)",
+                               &dim)) ||
+        (rc = llmrt_config_int(cfg, "model", "context", 128, 1, 1 << 20,
+                               "maximum sequence length", &context)) ||
+        (rc = llmrt_config_int(cfg, "model", "vocab", 256, 1, 1 << 24,
+                               "vocabulary size (256 for the byte-level tokenizer)", &vocab)))
+        return rc;
+    *mc = (llmrt_gpt_config){.layers = (int)layers, .heads = (int)heads, .dim = (int)dim,
+                             .context = (int)context, .vocab = (int)vocab};
+    return llmrt_gpt_config_check(mc);
+}
+
+int llmrt_session_open(llmrt_session *s, llmrt_config *cfg, int batch, int context)
+{
+    memset(s, 0, sizeof *s);
+    s->cfg = cfg;
+    int rc;
+    if ((rc = read_model_config(cfg, &s->model_cfg))) return rc;
+    s->batch = batch;
+    s->context = context > 0 ? context : s->model_cfg.context;
+    if ((rc = llmrt_rt_create(&s->rt, cfg))) return rc;
+    if ((rc = llmrt_gpt_create(&s->model, &s->model_cfg, s->rt, s->batch, s->context)) ||
+        (rc = llmrt_rt_attach_model(s->rt, llmrt_gpt_layout(s->model)))) {
+        llmrt_session_close(s);
+        return rc;
+    }
+    return LLMRT_OK;
+}
+
+void llmrt_session_close(llmrt_session *s)
+{
+    if (s->model) llmrt_gpt_destroy(s->model);
+    if (s->rt) llmrt_rt_destroy(s->rt);
+    s->model = NULL;
+    s->rt = NULL;
+}
+
+/* One unit's parameters or optimizer state, full size, in host memory. */
+static float *unit_host_buffer(const llmrt_unit_desc *u)
+{
+    float *p = malloc((u->numel ? u->numel : 1) * sizeof *p);
+    if (!p) llmrt_error(LLMRT_ERR_NOMEM, "out of memory for unit %s", u->name);
+    return p;
+}
+
+/* Give the strategy this rank's slice of a full unit vector. */
+static int set_unit_state(llmrt_session *s, size_t unit, llmrt_state_kind kind,
+                          const float *full)
+{
+    void *sctx;
+    const llmrt_strategy_vtable *st = llmrt_rt_strategy(s->rt, &sctx);
+    size_t begin, end;
+    int rc = st->shard_range(sctx, unit, &begin, &end);
+    return rc ? rc : st->set_state(sctx, unit, kind, full + begin);
+}
+
+int llmrt_session_init_params(llmrt_session *s, uint64_t seed)
+{
+    const llmrt_model_layout *layout = llmrt_gpt_layout(s->model);
+    for (size_t u = 0; u < layout->n_units; u++) {
+        float *buf = unit_host_buffer(&layout->units[u]);
+        if (!buf) return LLMRT_ERR_NOMEM;
+        llmrt_gpt_init_unit(&s->model_cfg, u, seed, buf);
+        int rc = set_unit_state(s, u, LLMRT_STATE_PARAMS, buf);
+        free(buf);
+        if (rc) return rc;
+    }
+    return LLMRT_OK;
+}
+
+/* Tensors that Hugging Face GPT-2 files carry and that hold no parameters of
+ * ours: causal-mask buffers and the head tied to wte. */
+static int ignorable_tensor(const char *name)
+{
+    size_t n = strlen(name);
+    static const char *const suffixes[] = {".attn.bias", ".attn.masked_bias"};
+    for (size_t i = 0; i < 2; i++) {
+        size_t k = strlen(suffixes[i]);
+        if (n >= k && !strcmp(name + n - k, suffixes[i])) return 1;
+    }
+    return !strcmp(name, "lm_head.weight");
+}
+
+static const char *strip_prefix(const char *name)
+{
+    return strncmp(name, "transformer.", 12) ? name : name + 12;
+}
+
+/* Load the tensors named after the model's (with `prefix` in front) from an
+ * open file into one kind of state. Checks names and shapes. */
+static int load_state_tensors(llmrt_session *s, llmrt_st_file *f, const char *prefix,
+                              llmrt_state_kind kind)
+{
+    const llmrt_model_layout *layout = llmrt_gpt_layout(s->model);
+    char name[512];
+    for (size_t u = 0; u < layout->n_units; u++) {
+        const llmrt_unit_desc *unit = &layout->units[u];
+        float *buf = unit_host_buffer(unit);
+        if (!buf) return LLMRT_ERR_NOMEM;
+        int rc = LLMRT_OK;
+        for (size_t t = 0; t < unit->n_tensors && !rc; t++) {
+            const llmrt_tensor_desc *td = &unit->tensors[t];
+            snprintf(name, sizeof name, "%s%s", prefix, td->name);
+            const llmrt_st_tensor *st = llmrt_st_find(f, name);
+            if (!st && !*prefix) {
+                snprintf(name, sizeof name, "%s", strip_prefix(td->name));
+                st = llmrt_st_find(f, name);
+            }
+            if (!st) {
+                rc = llmrt_error(LLMRT_ERR_FORMAT, "%s: tensor %s%s is missing",
+                                 llmrt_st_path(f), prefix, td->name);
+                break;
+            }
+            int64_t dims[2];
+            uint64_t shape[2];
+            int nd = llmrt_gpt_tensor_shape(&s->model_cfg, u, t, dims);
+            for (int d = 0; d < nd; d++) shape[d] = (uint64_t)dims[d];
+            if ((rc = llmrt_st_expect(f, name, nd, shape)) ||
+                (rc = llmrt_st_read_f32(f, name, buf + td->offset, td->numel)))
+                break;
+        }
+        if (!rc) rc = set_unit_state(s, u, kind, buf);
+        free(buf);
+        if (rc) return rc;
+    }
+    return LLMRT_OK;
+}
+
+/* Every tensor of a weights file must be one of ours or ignorable. */
+static int check_no_stray_tensors(llmrt_session *s, llmrt_st_file *f)
+{
+    const llmrt_model_layout *layout = llmrt_gpt_layout(s->model);
+    for (size_t i = 0; i < llmrt_st_count(f); i++) {
+        const char *name = llmrt_st_tensor_at(f, i)->name;
+        if (ignorable_tensor(name)) continue;
+        int found = 0;
+        for (size_t u = 0; u < layout->n_units && !found; u++)
+            for (size_t t = 0; t < layout->units[u].n_tensors && !found; t++)
+                found = !strcmp(strip_prefix(layout->units[u].tensors[t].name),
+                                strip_prefix(name));
+        if (!found)
+            return llmrt_error(LLMRT_ERR_FORMAT,
+                               "%s: tensor %s is not part of this model (layers=%d, dim=%d); "
+                               "is [model] the one the file was trained with?",
+                               llmrt_st_path(f), name, s->model_cfg.layers, s->model_cfg.dim);
+    }
+    return LLMRT_OK;
+}
+
+int llmrt_session_load_weights(llmrt_session *s, const char *path)
+{
+    llmrt_st_file *f;
+    int rc = llmrt_st_open(&f, path);
+    if (rc) return rc;
+    if (!(rc = check_no_stray_tensors(s, f))) rc = load_state_tensors(s, f, "", LLMRT_STATE_PARAMS);
+    llmrt_st_close(f);
+    return rc;
+}
+
+/* Host copies of every unit (full vectors) of one kind of state, kept alive
+ * until the file that borrows them is written. */
+typedef struct host_units {
+    size_t n;
+    float **units;
+} host_units;
+
+static void host_units_free(host_units *h)
+{
+    for (size_t u = 0; u < h->n; u++) free(h->units[u]);
+    free(h->units);
+    h->units = NULL;
+}
+
+static int gather_params(llmrt_session *s, host_units *h)
+{
+    const llmrt_model_layout *layout = llmrt_gpt_layout(s->model);
+    h->n = layout->n_units;
+    h->units = calloc(h->n, sizeof *h->units);
+    if (!h->units) return llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
+    for (size_t u = 0; u < h->n; u++) {
+        float *dev;
+        int rc;
+        if (!(h->units[u] = unit_host_buffer(&layout->units[u]))) return LLMRT_ERR_NOMEM;
+        if ((rc = llmrt_rt_pre_forward(s->rt, u, &dev))) return rc;
+        rc = llmrt_rt_download(s->rt, h->units[u], dev, layout->units[u].numel * sizeof(float));
+        int rc2 = llmrt_rt_post_forward(s->rt, u);
+        if (rc || rc2) return rc ? rc : rc2;
+    }
+    return LLMRT_OK;
+}
+
+/* Optimizer state of this rank's shard; ddp owns whole units. */
+static int gather_state(llmrt_session *s, llmrt_state_kind kind, host_units *h)
+{
+    const llmrt_model_layout *layout = llmrt_gpt_layout(s->model);
+    void *sctx;
+    const llmrt_strategy_vtable *st = llmrt_rt_strategy(s->rt, &sctx);
+    h->n = layout->n_units;
+    h->units = calloc(h->n, sizeof *h->units);
+    if (!h->units) return llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
+    for (size_t u = 0; u < h->n; u++) {
+        size_t begin, end;
+        int rc = st->shard_range(sctx, u, &begin, &end);
+        if (rc) return rc;
+        if (begin != 0 || end != layout->units[u].numel)
+            return llmrt_error(LLMRT_ERR_UNSUPPORTED,
+                               "checkpoints of sharded optimizer state are not supported yet "
+                               "(strategy %s)", llmrt_rt_component_name(s->rt, LLMRT_KIND_STRATEGY));
+        if (!(h->units[u] = unit_host_buffer(&layout->units[u]))) return LLMRT_ERR_NOMEM;
+        if ((rc = st->get_state(sctx, u, kind, h->units[u]))) return rc;
+    }
+    return LLMRT_OK;
+}
+
+/* Add every tensor of `h` to the writer under prefix + its name. */
+static int add_tensors(llmrt_session *s, llmrt_st_writer *w, const char *prefix,
+                       const host_units *h)
+{
+    const llmrt_model_layout *layout = llmrt_gpt_layout(s->model);
+    char name[512];
+    for (size_t u = 0; u < layout->n_units; u++)
+        for (size_t t = 0; t < layout->units[u].n_tensors; t++) {
+            const llmrt_tensor_desc *td = &layout->units[u].tensors[t];
+            int64_t dims[2];
+            uint64_t shape[2];
+            int nd = llmrt_gpt_tensor_shape(&s->model_cfg, u, t, dims);
+            for (int d = 0; d < nd; d++) shape[d] = (uint64_t)dims[d];
+            snprintf(name, sizeof name, "%s%s", prefix, td->name);
+            int rc = llmrt_st_writer_add(w, name, LLMRT_ST_F32, nd, shape,
+                                         h->units[u] + td->offset);
+            if (rc) return rc;
+        }
+    return LLMRT_OK;
+}
+
+static int add_model_metadata(llmrt_session *s, llmrt_st_writer *w)
+{
+    char v[32];
+    int rc = llmrt_st_writer_metadata(w, "format", "pt"); /* what transformers expects */
+    const struct { const char *key; int value; } meta[] = {
+        {"llmrt.layers", s->model_cfg.layers}, {"llmrt.heads", s->model_cfg.heads},
+        {"llmrt.dim", s->model_cfg.dim},       {"llmrt.context", s->model_cfg.context},
+        {"llmrt.vocab", s->model_cfg.vocab},
+    };
+    for (size_t i = 0; i < sizeof meta / sizeof meta[0] && !rc; i++) {
+        snprintf(v, sizeof v, "%d", meta[i].value);
+        rc = llmrt_st_writer_metadata(w, meta[i].key, v);
+    }
+    return rc ? rc : llmrt_st_writer_metadata(w, "llmrt.arch", "gpt");
+}
+
+int llmrt_session_save_weights(llmrt_session *s, const char *path)
+{
+    host_units h = {0};
+    llmrt_st_writer *w = NULL;
+    int rc;
+    if (!(rc = gather_params(s, &h)) && !(rc = llmrt_st_writer_new(&w)) &&
+        !(rc = add_model_metadata(s, w)) && !(rc = add_tensors(s, w, "", &h)))
+        rc = llmrt_st_writer_write(w, path);
+    if (w) llmrt_st_writer_free(w);
+    host_units_free(&h);
+    return rc;
+}
+
+static int save_optimizer(llmrt_session *s, const char *path)
+{
+    host_units m = {0}, v = {0};
+    llmrt_st_writer *w = NULL;
+    int rc;
+    if (!(rc = gather_state(s, LLMRT_STATE_ADAM_M, &m)) &&
+        !(rc = gather_state(s, LLMRT_STATE_ADAM_V, &v)) && !(rc = llmrt_st_writer_new(&w)) &&
+        !(rc = add_tensors(s, w, LLMRT_CKPT_EXP_AVG_PREFIX, &m)) &&
+        !(rc = add_tensors(s, w, LLMRT_CKPT_EXP_AVG_SQ_PREFIX, &v)))
+        rc = llmrt_st_writer_write(w, path);
+    if (w) llmrt_st_writer_free(w);
+    host_units_free(&m);
+    host_units_free(&v);
+    return rc;
+}
+
+static int load_optimizer(llmrt_session *s, const char *path)
+{
+    llmrt_st_file *f;
+    int rc = llmrt_st_open(&f, path);
+    if (rc) return rc;
+    if (!(rc = load_state_tensors(s, f, LLMRT_CKPT_EXP_AVG_PREFIX, LLMRT_STATE_ADAM_M)))
+        rc = load_state_tensors(s, f, LLMRT_CKPT_EXP_AVG_SQ_PREFIX, LLMRT_STATE_ADAM_V);
+    llmrt_st_close(f);
+    return rc;
+}
+
+int llmrt_session_eval(llmrt_session *s, const char *data_path, uint64_t n_batches,
+                       double *loss, uint64_t *tokens)
+{
+    llmrt_dataset *ds = NULL;
+    llmrt_batcher *b = NULL;
+    int32_t *in = NULL, *tg = NULL;
+    size_t bt = (size_t)s->batch * (size_t)s->context;
+    int rc;
+    if ((rc = llmrt_dataset_open(&ds, data_path, (uint32_t)s->model_cfg.vocab))) return rc;
+    llmrt_batcher_opts bo = {.batch = (size_t)s->batch, .context = (size_t)s->context,
+                             .rank = llmrt_rt_rank(s->rt), .world = llmrt_rt_world_size(s->rt)};
+    if ((rc = llmrt_batcher_new(&b, ds, &bo))) goto out;
+    in = malloc(bt * sizeof *in);
+    tg = malloc(bt * sizeof *tg);
+    if (!in || !tg) {
+        rc = llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    uint64_t per_epoch = llmrt_batcher_per_epoch(b);
+    if (n_batches == 0 || n_batches > per_epoch) n_batches = per_epoch;
+    double sum[1] = {0.0};
+    for (uint64_t i = 0; i < n_batches; i++) {
+        float l;
+        llmrt_batcher_next(b, in, tg);
+        if ((rc = llmrt_rt_begin_microbatch(s->rt, 0, 1)) ||
+            (rc = llmrt_gpt_forward(s->model, in, tg, s->batch, s->context, &l)))
+            goto out;
+        sum[0] += l;
+    }
+    sum[0] /= (double)n_batches;
+    if ((rc = llmrt_rt_allreduce_host(s->rt, sum, 1, LLMRT_REDUCE_AVG))) goto out;
+    *loss = sum[0];
+    if (tokens) *tokens = n_batches * bt * (uint64_t)llmrt_rt_world_size(s->rt);
+out:
+    free(in);
+    free(tg);
+    if (b) llmrt_batcher_free(b);
+    if (ds) llmrt_dataset_close(ds);
+    if (rc) llmrt_error_prefix(rc, "[data] %s", data_path);
+    return rc;
+}
+
+static int is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int llmrt_find_checkpoint(llmrt_config *cfg, const char *path, char **dir)
+{
+    const char *out;
+    int rc;
+    uint64_t step;
+    *dir = NULL;
+    if (path) {
+        if (!is_dir(path))
+            return llmrt_error(LLMRT_ERR_IO, "checkpoint %s: not a directory (give a step-N "
+                               "directory or an output directory)", path);
+        char *state = malloc(strlen(path) + sizeof "/" LLMRT_CKPT_STATE_FILE);
+        if (!state) return llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
+        sprintf(state, "%s/%s", path, LLMRT_CKPT_STATE_FILE);
+        struct stat st;
+        int has_state = stat(state, &st) == 0;
+        free(state);
+        if (has_state) {
+            if (!(*dir = strdup(path))) return llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
+            return LLMRT_OK;
+        }
+        if ((rc = llmrt_ckpt_find_latest(path, dir, &step))) return rc;
+        if (!*dir)
+            return llmrt_error(LLMRT_ERR_IO, "checkpoint %s: no complete checkpoint in it", path);
+        return LLMRT_OK;
+    }
+    if ((rc = llmrt_config_string(cfg, "train", "out", "runs/default",
+                                  "output directory: checkpoints and metrics", &out)))
+        return rc;
+    if ((rc = llmrt_ckpt_find_latest(out, dir, &step))) return rc;
+    if (!*dir)
+        return llmrt_error(LLMRT_ERR_IO, "[train] out = %s: no checkpoint there yet (train "
+                           "first, or pass --checkpoint DIR)", out);
+    return LLMRT_OK;
+}
+
+/* ------------------------------------------------------------------ training */
+
+typedef struct train_opts {
+    const char *train_path, *val_path, *out, *init_from, *resume, *schedule;
+    int shuffle;
+    long steps, batch, accum, warmup, eval_every, eval_batches, checkpoint_every, keep;
+    long log_every;
+    double lr, min_lr, weight_decay, beta1, beta2, eps, grad_clip;
+    long seed;
+} train_opts;
+
+static int read_train_config(llmrt_config *cfg, train_opts *o)
+{
+    static const char *const schedules[] = {"cosine", "constant", NULL};
+    int rc;
+    if ((rc = llmrt_config_string(cfg, "data", "train", "",
+                                  "training data: a .txt file (bytes) or an llm.c .bin file",
+                                  &o->train_path)) ||
+        (rc = llmrt_config_string(cfg, "data", "val", "",
+                                  "validation data (same formats); empty: no validation",
+                                  &o->val_path)) ||
+        (rc = llmrt_config_bool(cfg, "data", "shuffle", 0,
+                                "shuffle the order of batches every epoch (seeded)",
+                                &o->shuffle)) ||
+        (rc = llmrt_config_string(cfg, "train", "out", "runs/default",
+                                  "output directory: checkpoints and metrics", &o->out)) ||
+        (rc = llmrt_config_int(cfg, "train", "steps", 1000, 1, 1000000000L,
+                               "optimizer steps", &o->steps)) ||
+        (rc = llmrt_config_int(cfg, "train", "batch", 8, 1, 1 << 20,
+                               "sequences per micro-batch per rank", &o->batch)) ||
+        (rc = llmrt_config_int(cfg, "train", "accum", 1, 1, 1 << 20,
+                               "micro-batches accumulated per step", &o->accum)) ||
+        (rc = llmrt_config_double(cfg, "train", "lr", 3e-4, 0.0, 10.0, "peak learning rate",
+                                  &o->lr)) ||
+        (rc = llmrt_config_int(cfg, "train", "warmup", 0, 0, 1000000000L,
+                               "linear warmup steps", &o->warmup)) ||
+        (rc = llmrt_config_choice(cfg, "train", "schedule", "cosine", schedules,
+                                  "learning rate after warmup", &o->schedule)) ||
+        (rc = llmrt_config_double(cfg, "train", "min_lr", 0.0, 0.0, 10.0,
+                                  "learning rate at the end of the cosine", &o->min_lr)) ||
+        (rc = llmrt_config_double(cfg, "train", "weight_decay", 0.1, 0.0, 10.0,
+                                  "AdamW decoupled weight decay (matrices only)",
+                                  &o->weight_decay)) ||
+        (rc = llmrt_config_double(cfg, "train", "beta1", 0.9, 0.0, 0.999999, "AdamW beta1",
+                                  &o->beta1)) ||
+        (rc = llmrt_config_double(cfg, "train", "beta2", 0.95, 0.0, 0.999999999, "AdamW beta2",
+                                  &o->beta2)) ||
+        (rc = llmrt_config_double(cfg, "train", "eps", 1e-8, 1e-30, 1.0, "AdamW epsilon",
+                                  &o->eps)) ||
+        (rc = llmrt_config_double(cfg, "train", "grad_clip", 1.0, 0.0, 1e9,
+                                  "clip the global gradient norm to this (0: off)",
+                                  &o->grad_clip)) ||
+        (rc = llmrt_config_int(cfg, "train", "seed", 1337, 0, 0x7fffffffffffffffL,
+                               "seed of initialisation and data order", &o->seed)) ||
+        (rc = llmrt_config_int(cfg, "train", "eval_every", 100, 0, 1000000000L,
+                               "steps between validation losses (0: only at the end)",
+                               &o->eval_every)) ||
+        (rc = llmrt_config_int(cfg, "train", "eval_batches", 20, 0, 1000000000L,
+                               "validation batches per evaluation (0: the whole file)",
+                               &o->eval_batches)) ||
+        (rc = llmrt_config_int(cfg, "train", "checkpoint_every", 0, 0, 1000000000L,
+                               "steps between checkpoints (0: only at the end)",
+                               &o->checkpoint_every)) ||
+        (rc = llmrt_config_int(cfg, "train", "keep", 0, 0, 1000000,
+                               "checkpoints to keep (0: all)", &o->keep)) ||
+        (rc = llmrt_config_int(cfg, "train", "log_every", 10, 1, 1000000000L,
+                               "steps between progress lines when stderr is not a terminal",
+                               &o->log_every)) ||
+        (rc = llmrt_config_string(cfg, "train", "init_from", "",
+                                  "start from these weights (safetensors, Hugging Face GPT-2 "
+                                  "names) with a fresh optimizer", &o->init_from)) ||
+        (rc = llmrt_config_string(cfg, "train", "resume", "",
+                                  "continue a run: auto (the latest checkpoint in out, if "
+                                  "any) or a checkpoint directory", &o->resume)))
+        return rc;
+    if (!o->train_path[0])
+        return llmrt_error(LLMRT_ERR_INVALID, "[data] train is not set (a .txt or llm.c .bin "
+                           "file to train on)");
+    if (o->warmup >= o->steps && o->warmup > 0)
+        return llmrt_error(LLMRT_ERR_INVALID, "[train] warmup = %ld must be smaller than "
+                           "[train] steps = %ld", o->warmup, o->steps);
+    if (o->min_lr > o->lr)
+        return llmrt_error(LLMRT_ERR_INVALID, "[train] min_lr = %g is larger than [train] lr "
+                           "= %g", o->min_lr, o->lr);
+    if (o->init_from[0] && o->resume[0] && strcmp(o->resume, "auto") != 0)
+        return llmrt_error(LLMRT_ERR_INVALID, "[train] init_from and resume are both set "
+                           "(resume continues a run; init_from starts a new one)");
+    return LLMRT_OK;
+}
+
+/* Linear warmup to lr, then cosine decay to min_lr at the last step (or
+ * constant). */
+static double learning_rate(const train_opts *o, long step)
+{
+    if (step < o->warmup) return o->lr * (double)(step + 1) / (double)o->warmup;
+    if (!strcmp(o->schedule, "constant")) return o->lr;
+    double span = (double)(o->steps - o->warmup);
+    double ratio = span > 0 ? (double)(step - o->warmup) / span : 1.0;
+    return o->min_lr + 0.5 * (1.0 + cos(M_PI * ratio)) * (o->lr - o->min_lr);
+}
+
+typedef struct trainer {
+    llmrt_session s;
+    train_opts o;
+    llmrt_dataset *train_ds;
+    llmrt_batcher *batcher;
+    int32_t *inputs, *targets;
+    llmrt_rng rng;
+    llmrt_ckpt_state state;
+    llmrt_metrics *metrics;   /* rank 0 only */
+    llmrt_progress *progress; /* rank 0 only */
+    double best_val, last_val;
+} trainer;
+
+static int save_checkpoint(trainer *t, uint64_t step)
+{
+    if (llmrt_rt_rank(t->s.rt) != 0) return LLMRT_OK; /* ddp: replicas are identical */
+    llmrt_ckpt_txn *txn;
+    char *path = NULL, *cfg_path = NULL;
+    int rc = llmrt_ckpt_begin(&txn, t->o.out, step);
+    if (rc) return rc;
+    llmrt_ckpt_state st;
+    llmrt_ckpt_state_init(&st);
+    st.step = step;
+    st.adam_t = step;
+    memcpy(st.rng, t->rng.s, sizeof st.rng);
+    st.data_position = llmrt_batcher_position(t->batcher);
+    st.world_size = (uint32_t)llmrt_rt_world_size(t->s.rt);
+    st.tokens_seen = t->state.tokens_seen;
+    st.elapsed_s = t->state.elapsed_s;
+    st.best_val_loss = t->best_val;
+    st.last_val_loss = t->last_val;
+    if (!(path = llmrt_ckpt_txn_path(txn, LLMRT_CKPT_MODEL_FILE)) ||
+        (rc = llmrt_session_save_weights(&t->s, path)))
+        goto fail;
+    free(path);
+    if (!(path = llmrt_ckpt_txn_path(txn, LLMRT_CKPT_OPTIMIZER_FILE)) ||
+        (rc = save_optimizer(&t->s, path)))
+        goto fail;
+    free(path);
+    /* The effective configuration travels with the checkpoint, so eval and
+     * generate can rebuild the model from the directory alone. */
+    if (!(cfg_path = llmrt_ckpt_txn_path(txn, "config.ini")) ||
+        (rc = llmrt_config_write(t->s.cfg, cfg_path)))
+        goto fail;
+    if (!(path = llmrt_ckpt_txn_path(txn, LLMRT_CKPT_STATE_FILE)) ||
+        (rc = llmrt_ckpt_write_state(path, &st)))
+        goto fail;
+    free(path);
+    free(cfg_path);
+    rc = llmrt_ckpt_commit(txn, NULL);
+    if (!rc && t->o.keep > 0) rc = llmrt_ckpt_prune(t->o.out, (unsigned)t->o.keep);
+    return rc;
+fail:
+    if (!rc) rc = llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
+    free(path);
+    free(cfg_path);
+    llmrt_ckpt_abort(txn);
+    return rc;
+}
+
+/* Restore parameters, optimizer state, step, RNG and data position. */
+static int resume_from(trainer *t, const char *dir, uint64_t *start_step)
+{
+    llmrt_ckpt_state st;
+    char path[4096];
+    int rc = llmrt_ckpt_load_state(dir, &st);
+    if (rc) return rc;
+    if (st.world_size != (uint32_t)llmrt_rt_world_size(t->s.rt)) {
+        rc = llmrt_error(LLMRT_ERR_UNSUPPORTED, "%s: written by %u ranks, this run has %d "
+                         "(re-sharding on load is not supported yet)", dir, st.world_size,
+                         llmrt_rt_world_size(t->s.rt));
+        llmrt_ckpt_state_free(&st);
+        return rc;
+    }
+    snprintf(path, sizeof path, "%s/%s", dir, LLMRT_CKPT_MODEL_FILE);
+    if (!(rc = llmrt_session_load_weights(&t->s, path))) {
+        snprintf(path, sizeof path, "%s/%s", dir, LLMRT_CKPT_OPTIMIZER_FILE);
+        rc = load_optimizer(&t->s, path);
+    }
+    if (!rc) {
+        memcpy(t->rng.s, st.rng, sizeof st.rng);
+        llmrt_batcher_seek(t->batcher, st.data_position);
+        t->state.tokens_seen = st.tokens_seen;
+        t->state.elapsed_s = st.elapsed_s;
+        t->best_val = st.best_val_loss;
+        t->last_val = st.last_val_loss;
+        *start_step = st.step;
+    }
+    llmrt_ckpt_state_free(&st);
+    return rc;
+}
+
+/* One optimizer step: accum micro-batches, clipping, AdamW. */
+static int train_step(trainer *t, long step, double lr, double *loss, double *grad_norm)
+{
+    llmrt_rt *rt = t->s.rt;
+    int B = (int)t->o.batch, T = t->s.context, rc;
+    double sum = 0.0;
+    for (int micro = 0; micro < t->o.accum; micro++) {
+        float l;
+        llmrt_batcher_next(t->batcher, t->inputs, t->targets);
+        if ((rc = llmrt_rt_begin_microbatch(rt, micro, (int)t->o.accum)) ||
+            (rc = llmrt_gpt_forward(t->s.model, t->inputs, t->targets, B, T, &l)) ||
+            (rc = llmrt_gpt_backward(t->s.model, 1.0f / (float)t->o.accum)))
+            return rc;
+        sum += l;
+    }
+    double values[1] = {sum / (double)t->o.accum};
+    if ((rc = llmrt_rt_allreduce_host(rt, values, 1, LLMRT_REDUCE_AVG))) return rc;
+    *loss = values[0];
+
+    void *sctx;
+    const llmrt_strategy_vtable *st = llmrt_rt_strategy(rt, &sctx);
+    double norm_sq;
+    if ((rc = st->grad_norm_sq(sctx, &norm_sq))) return rc;
+    *grad_norm = sqrt(norm_sq);
+    if (!isfinite(*grad_norm))
+        return llmrt_error(LLMRT_ERR_INVALID, "step %ld: the gradient norm is %g; training "
+                           "diverged (lower [train] lr or set [train] grad_clip)", step + 1,
+                           *grad_norm);
+    float scale = 1.0f;
+    if (t->o.grad_clip > 0.0 && *grad_norm > t->o.grad_clip)
+        scale = (float)(t->o.grad_clip / *grad_norm);
+    llmrt_optim_step os = {
+        .struct_size = sizeof os,
+        .lr = (float)lr,
+        .beta1 = (float)t->o.beta1,
+        .beta2 = (float)t->o.beta2,
+        .eps = (float)t->o.eps,
+        .weight_decay = (float)t->o.weight_decay,
+        .grad_scale = scale,
+        .t = step + 1,
+    };
+    return st->optimizer_step(sctx, &os);
+}
+
+static void trainer_free(trainer *t)
+{
+    if (t->metrics) llmrt_metrics_close(t->metrics);
+    if (t->progress) llmrt_progress_free(t->progress);
+    free(t->inputs);
+    free(t->targets);
+    if (t->batcher) llmrt_batcher_free(t->batcher);
+    if (t->train_ds) llmrt_dataset_close(t->train_ds);
+    llmrt_session_close(&t->s);
+}
+
+/* Memory: what the strategy and the model predict against what the runtime
+ * counted, per category. */
+static void report_memory(trainer *t, FILE *out)
+{
+    size_t plan[LLMRT_MEM_CATEGORY_COUNT] = {0};
+    void *sctx;
+    const llmrt_strategy_vtable *st = llmrt_rt_strategy(t->s.rt, &sctx);
+    (void)sctx;
+    if (st->plan(llmrt_host_api_get(), NULL, llmrt_gpt_layout(t->s.model),
+                 llmrt_rt_world_size(t->s.rt), llmrt_rt_rank(t->s.rt), plan))
+        return;
+    plan[LLMRT_MEM_ACTIVATIONS] =
+        llmrt_gpt_activation_bytes(&t->s.model_cfg, t->s.batch, t->s.context);
+    static const char *const names[] = {"params", "grads", "optimizer", "activations", "comm",
+                                        "other"};
+    size_t total_plan = 0, total_peak = 0;
+    fprintf(out, "memory per rank (MiB):");
+    for (int c = 0; c < LLMRT_MEM_CATEGORY_COUNT; c++) {
+        size_t peak = llmrt_rt_mem_peak(t->s.rt, (llmrt_mem_category)c);
+        if (!plan[c] && !peak) continue;
+        fprintf(out, " %s %.1f/%.1f", names[c], peak / 1048576.0, plan[c] / 1048576.0);
+        total_plan += plan[c];
+        total_peak += peak;
+    }
+    fprintf(out, " | total measured %.1f, predicted %.1f\n", total_peak / 1048576.0,
+            total_plan / 1048576.0);
+}
+
+/* OUT/run.json: what ran, on what, measured against which peak. */
+static int write_run_info(trainer *t, const llmrt_compute_caps *caps, int world,
+                          double tokens_per_step, double flops_per_token)
+{
+    llmrt_run_info *ri;
+    int rc = llmrt_run_info_new(&ri);
+    if (rc) return rc;
+    const llmrt_gpt_config *mc = &t->s.model_cfg;
+    llmrt_run_info_str(ri, "llmrt_version", PACKAGE_VERSION);
+    llmrt_run_info_str(ri, "arch", "gpt");
+    llmrt_run_info_int(ri, "parameters", (long long)llmrt_gpt_n_params(mc));
+    llmrt_run_info_str(ri, "backend", llmrt_rt_component_name(t->s.rt, LLMRT_KIND_COMPUTE));
+    llmrt_run_info_str(ri, "collective", llmrt_rt_component_name(t->s.rt, LLMRT_KIND_COLLECTIVE));
+    llmrt_run_info_str(ri, "strategy", llmrt_rt_component_name(t->s.rt, LLMRT_KIND_STRATEGY));
+    llmrt_run_info_str(ri, "format", llmrt_rt_component_name(t->s.rt, LLMRT_KIND_FORMAT));
+    llmrt_run_info_int(ri, "world_size", world);
+    llmrt_run_info_str(ri, "device", caps->device_name ? caps->device_name : "");
+    llmrt_run_info_num(ri, "peak_flops", caps->peak_flops_f32);
+    llmrt_run_info_str(ri, "peak_source", caps->peak_source ? caps->peak_source : "unknown");
+    llmrt_run_info_num(ri, "tokens_per_step", tokens_per_step);
+    llmrt_run_info_num(ri, "flops_per_token", flops_per_token);
+    llmrt_run_info_str(ri, "flops_formula", "6N + 12*L*T*C (PaLM appendix B)");
+    char *path = malloc(strlen(t->o.out) + sizeof "/" LLMRT_RUN_INFO_FILE);
+    if (!path) rc = llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
+    else {
+        sprintf(path, "%s/%s", t->o.out, LLMRT_RUN_INFO_FILE);
+        rc = llmrt_run_info_write(ri, path);
+        free(path);
+    }
+    llmrt_run_info_free(ri);
+    return rc;
+}
+
+int llmrt_train_run(llmrt_config *cfg)
+{
+    trainer t;
+    memset(&t, 0, sizeof t);
+    t.best_val = t.last_val = NAN;
+    int rc;
+    if ((rc = read_train_config(cfg, &t.o))) return rc;
+    if ((rc = llmrt_session_open(&t.s, cfg, (int)t.o.batch, 0))) return rc;
+    /* Every section and key has been declared now: anything else is a typo. */
+    if ((rc = llmrt_config_check_unknown(cfg, NULL))) goto out;
+
+    const llmrt_gpt_config *mc = &t.s.model_cfg;
+    if ((rc = llmrt_dataset_open(&t.train_ds, t.o.train_path, (uint32_t)mc->vocab))) {
+        llmrt_error_prefix(rc, "[data] train");
+        goto out;
+    }
+    llmrt_batcher_opts bo = {.batch = (size_t)t.o.batch, .context = (size_t)mc->context,
+                             .rank = llmrt_rt_rank(t.s.rt),
+                             .world = llmrt_rt_world_size(t.s.rt), .shuffle = t.o.shuffle,
+                             .seed = (uint64_t)t.o.seed};
+    if ((rc = llmrt_batcher_new(&t.batcher, t.train_ds, &bo))) {
+        llmrt_error_prefix(rc, "[data] train (with [train] batch = %ld, [model] context = %d)",
+                           t.o.batch, mc->context);
+        goto out;
+    }
+    size_t bt = (size_t)t.o.batch * (size_t)mc->context;
+    t.inputs = malloc(bt * sizeof *t.inputs);
+    t.targets = malloc(bt * sizeof *t.targets);
+    if (!t.inputs || !t.targets) {
+        rc = llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    llmrt_rng_seed(&t.rng, (uint64_t)t.o.seed);
+
+    /* Parameters: resume, or init_from, or GPT-2 initialisation. */
+    uint64_t start = 0;
+    char *resume_dir = NULL;
+    if (t.o.resume[0]) {
+        if (!strcmp(t.o.resume, "auto")) {
+            if ((rc = llmrt_ckpt_find_latest(t.o.out, &resume_dir, &start))) goto out;
+        } else if ((rc = llmrt_find_checkpoint(cfg, t.o.resume, &resume_dir))) {
+            llmrt_error_prefix(rc, "[train] resume");
+            goto out;
+        }
+    }
+    if (resume_dir) {
+        rc = resume_from(&t, resume_dir, &start);
+        if (rc) llmrt_error_prefix(rc, "[train] resume from %s", resume_dir);
+        free(resume_dir);
+        if (rc) goto out;
+    } else if (t.o.init_from[0]) {
+        if ((rc = llmrt_session_load_weights(&t.s, t.o.init_from))) {
+            llmrt_error_prefix(rc, "[train] init_from");
+            goto out;
+        }
+    } else if ((rc = llmrt_session_init_params(&t.s, (uint64_t)t.o.seed))) {
+        goto out;
+    }
+    if (start >= (uint64_t)t.o.steps) {
+        fprintf(stderr, "llmrt: %s already holds step %llu of %ld: nothing to do\n", t.o.out,
+                (unsigned long long)start, t.o.steps);
+        goto out;
+    }
+
+    const llmrt_compute_caps *caps = llmrt_rt_compute_caps(t.s.rt);
+    int world = llmrt_rt_world_size(t.s.rt), rank0 = llmrt_rt_rank(t.s.rt) == 0;
+    double tokens_per_step = (double)bt * (double)t.o.accum * world;
+    double flops_per_token = llmrt_gpt_flops_per_token(mc, mc->context);
+    double peak = caps->peak_flops_f32 * world;
+    if (rank0) {
+        if ((rc = llmrt_metrics_open(&t.metrics, t.o.out, start > 0, start)) ||
+            (rc = llmrt_progress_new(&t.progress, stderr, (uint64_t)t.o.steps,
+                                     (uint64_t)t.o.log_every)) ||
+            (rc = write_run_info(&t, caps, world, tokens_per_step, flops_per_token)))
+            goto out;
+        fprintf(stderr,
+                "llmrt: training %zu parameters on %s | %s x %d, %s, %s | %.0f tokens/step | "
+                "MFU against %.1f GFLOP/s (%s)\n",
+                llmrt_gpt_n_params(mc), caps->device_name ? caps->device_name : "?",
+                llmrt_rt_component_name(t.s.rt, LLMRT_KIND_COMPUTE), world,
+                llmrt_rt_component_name(t.s.rt, LLMRT_KIND_COLLECTIVE),
+                llmrt_rt_component_name(t.s.rt, LLMRT_KIND_STRATEGY), tokens_per_step,
+                caps->peak_flops_f32 / 1e9, caps->peak_source ? caps->peak_source : "unknown");
+    }
+
+    const llmrt_host_api *host = llmrt_host_api_get();
+    for (long step = (long)start; step < t.o.steps; step++) {
+        double t0 = host->now(), loss, norm, lr = learning_rate(&t.o, step);
+        if ((rc = train_step(&t, step, lr, &loss, &norm))) goto out;
+        double dt = host->now() - t0;
+        t.state.elapsed_s += dt;
+        t.state.tokens_seen += (uint64_t)tokens_per_step;
+        double val = NAN;
+        int last = step + 1 == t.o.steps;
+        if (t.o.val_path[0] && ((t.o.eval_every > 0 && (step + 1) % t.o.eval_every == 0) || last)) {
+            if ((rc = llmrt_session_eval(&t.s, t.o.val_path, (uint64_t)t.o.eval_batches, &val,
+                                         NULL)))
+                goto out;
+            t.last_val = val;
+            if (isnan(t.best_val) || val < t.best_val) t.best_val = val;
+        }
+        double tps = tokens_per_step / dt;
+        llmrt_metrics_record rec = {
+            .step = (uint64_t)step + 1,
+            .loss = loss,
+            .val_loss = val,
+            .lr = lr,
+            .grad_norm = norm,
+            .tokens_per_s = tps,
+            .mfu = peak > 0 ? flops_per_token * tps / peak : NAN,
+            .elapsed_s = t.state.elapsed_s,
+        };
+        if (rank0) {
+            if ((rc = llmrt_metrics_log(t.metrics, &rec))) goto out;
+            llmrt_progress_update(t.progress, &rec);
+        }
+        if ((t.o.checkpoint_every > 0 && (step + 1) % t.o.checkpoint_every == 0) || last)
+            if ((rc = save_checkpoint(&t, (uint64_t)step + 1))) goto out;
+    }
+    if (rank0) {
+        llmrt_progress_finish(t.progress);
+        if (!isnan(t.last_val))
+            fprintf(stderr, "llmrt: done: val loss %.4f (best %.4f); checkpoints in %s\n",
+                    t.last_val, t.best_val, t.o.out);
+        report_memory(&t, stderr);
+    }
+out:
+    trainer_free(&t);
+    return rc;
+}

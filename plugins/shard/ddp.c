@@ -1,1 +1,254 @@
-/* placeholder: being written */
+/* ddp.c — distributed data parallel: every rank holds the full parameters,
+ * gradients and AdamW state; gradients are averaged with one allreduce per
+ * unit, launched asynchronously as soon as the unit's backward of the last
+ * micro-batch is done, so communication overlaps the rest of the backward.
+ * At world size 1 the allreduce is the local identity and ddp is a plain
+ * single-process optimizer over the same hooks. */
+#include <string.h>
+
+#include "shard.h"
+
+typedef struct ddp_ctx {
+    const llmrt_host_api *host;
+    const llmrt_strategy_services *svc;
+    const llmrt_model_layout *layout;
+    size_t *offsets;           /* unit u starts at offsets[u] in each flat buffer */
+    float *params, *grads, *m, *v;
+    llmrt_work **pending;      /* one in-flight allreduce per unit, or NULL */
+    int last_micro;            /* the current micro-batch is the step's last */
+} ddp_ctx;
+
+static int ddp_plan(const llmrt_host_api *host, llmrt_params *params,
+                    const llmrt_model_layout *layout, int world_size, int rank,
+                    size_t bytes[LLMRT_MEM_CATEGORY_COUNT])
+{
+    (void)params, (void)world_size, (void)rank;
+    size_t *off = llmrt_shard_unit_offsets(host, layout);
+    if (!off) return LLMRT_ERR_NOMEM;
+    size_t total = off[layout->n_units] * sizeof(float);
+    host->host_free(off);
+    memset(bytes, 0, LLMRT_MEM_CATEGORY_COUNT * sizeof *bytes);
+    bytes[LLMRT_MEM_PARAMS] = total;
+    bytes[LLMRT_MEM_GRADS] = total;
+    bytes[LLMRT_MEM_OPTIMIZER] = 2 * total;
+    return LLMRT_OK;
+}
+
+static void ddp_destroy(void *vctx)
+{
+    ddp_ctx *c = vctx;
+    if (!c) return;
+    const llmrt_strategy_services *s = c->svc;
+    if (c->pending)
+        for (size_t u = 0; u < c->layout->n_units; u++)
+            if (c->pending[u]) s->work_wait(s->rt, c->pending[u]);
+    s->free(s->rt, c->params);
+    s->free(s->rt, c->grads);
+    s->free(s->rt, c->m);
+    s->free(s->rt, c->v);
+    c->host->host_free(c->pending);
+    c->host->host_free(c->offsets);
+    c->host->host_free(c);
+}
+
+static int ddp_create(const llmrt_host_api *host, llmrt_params *params,
+                      const llmrt_strategy_services *svc, const llmrt_model_layout *layout,
+                      void **out)
+{
+    (void)params;
+    if (layout->param_type != LLMRT_DTYPE_F32 || layout->grad_type != LLMRT_DTYPE_F32)
+        return host->error(LLMRT_ERR_UNSUPPORTED,
+                           "ddp: only fp32 parameters and gradients are supported so far");
+    ddp_ctx *c = host->host_alloc(sizeof *c, LLMRT_MEM_OTHER);
+    if (!c) return LLMRT_ERR_NOMEM;
+    memset(c, 0, sizeof *c);
+    c->host = host;
+    c->svc = svc;
+    c->layout = layout;
+    int rc = LLMRT_ERR_NOMEM;
+    c->offsets = llmrt_shard_unit_offsets(host, layout);
+    c->pending = host->host_alloc(layout->n_units * sizeof *c->pending, LLMRT_MEM_OTHER);
+    if (!c->offsets || !c->pending) goto fail;
+    memset(c->pending, 0, layout->n_units * sizeof *c->pending);
+    size_t bytes = c->offsets[layout->n_units] * sizeof(float);
+    if ((rc = svc->alloc(svc->rt, LLMRT_MEM_PARAMS, bytes, (void **)&c->params)) ||
+        (rc = svc->alloc(svc->rt, LLMRT_MEM_GRADS, bytes, (void **)&c->grads)) ||
+        (rc = svc->alloc(svc->rt, LLMRT_MEM_OPTIMIZER, bytes, (void **)&c->m)) ||
+        (rc = svc->alloc(svc->rt, LLMRT_MEM_OPTIMIZER, bytes, (void **)&c->v)))
+        goto fail;
+    void *cc = svc->compute_ctx;
+    if ((rc = svc->compute->memset(cc, c->params, 0, bytes, NULL)) ||
+        (rc = svc->compute->memset(cc, c->grads, 0, bytes, NULL)) ||
+        (rc = svc->compute->memset(cc, c->m, 0, bytes, NULL)) ||
+        (rc = svc->compute->memset(cc, c->v, 0, bytes, NULL)))
+        goto fail;
+    *out = c;
+    return LLMRT_OK;
+fail:
+    ddp_destroy(c);
+    return rc;
+}
+
+static int ddp_shard_range(void *vctx, size_t unit, size_t *begin, size_t *end)
+{
+    ddp_ctx *c = vctx;
+    *begin = 0;
+    *end = c->layout->units[unit].numel;
+    return LLMRT_OK;
+}
+
+static float *state_ptr(ddp_ctx *c, llmrt_state_kind kind, size_t unit)
+{
+    float *base = kind == LLMRT_STATE_PARAMS ? c->params : kind == LLMRT_STATE_ADAM_M ? c->m
+                                                                                       : c->v;
+    return base + c->offsets[unit];
+}
+
+static int check_state(ddp_ctx *c, size_t unit, llmrt_state_kind kind)
+{
+    if (unit >= c->layout->n_units)
+        return c->host->error(LLMRT_ERR_INVALID, "ddp: unit %zu out of range (model has %zu)",
+                              unit, c->layout->n_units);
+    if (kind != LLMRT_STATE_PARAMS && kind != LLMRT_STATE_ADAM_M && kind != LLMRT_STATE_ADAM_V)
+        return c->host->error(LLMRT_ERR_INVALID, "ddp: unknown state kind %d", (int)kind);
+    return LLMRT_OK;
+}
+
+static int ddp_get_state(void *vctx, size_t unit, llmrt_state_kind kind, float *host)
+{
+    ddp_ctx *c = vctx;
+    int rc = check_state(c, unit, kind);
+    if (rc) return rc;
+    return c->svc->compute->copy_to_host(c->svc->compute_ctx, host, state_ptr(c, kind, unit),
+                                         c->layout->units[unit].numel * sizeof(float), NULL);
+}
+
+static int ddp_set_state(void *vctx, size_t unit, llmrt_state_kind kind, const float *host)
+{
+    ddp_ctx *c = vctx;
+    int rc = check_state(c, unit, kind);
+    if (rc) return rc;
+    return c->svc->compute->copy_to_device(c->svc->compute_ctx, state_ptr(c, kind, unit), host,
+                                           c->layout->units[unit].numel * sizeof(float), NULL);
+}
+
+static int ddp_begin_microbatch(void *vctx, int micro, int n_micro)
+{
+    ddp_ctx *c = vctx;
+    c->last_micro = micro == n_micro - 1;
+    return LLMRT_OK;
+}
+
+static int ddp_pre_forward(void *vctx, size_t unit, void **params)
+{
+    ddp_ctx *c = vctx;
+    *params = c->params + c->offsets[unit];
+    return LLMRT_OK;
+}
+
+static int ddp_post_forward(void *vctx, size_t unit)
+{
+    (void)vctx, (void)unit;
+    return LLMRT_OK;
+}
+
+static int ddp_pre_backward(void *vctx, size_t unit, void **params, void **grads)
+{
+    ddp_ctx *c = vctx;
+    *params = c->params + c->offsets[unit];
+    *grads = c->grads + c->offsets[unit];
+    return LLMRT_OK;
+}
+
+/* Gradient accumulation communicates only after the last micro-batch. */
+static int ddp_post_backward(void *vctx, size_t unit)
+{
+    ddp_ctx *c = vctx;
+    if (!c->last_micro) return LLMRT_OK;
+    const llmrt_strategy_services *s = c->svc;
+    float *g = c->grads + c->offsets[unit];
+    return s->allreduce(s->rt, g, g, c->layout->units[unit].numel, LLMRT_DTYPE_F32,
+                        LLMRT_REDUCE_AVG, &c->pending[unit]);
+}
+
+static int wait_pending(ddp_ctx *c)
+{
+    int first = LLMRT_OK;
+    for (size_t u = 0; u < c->layout->n_units; u++) {
+        if (!c->pending[u]) continue;
+        int rc = c->svc->work_wait(c->svc->rt, c->pending[u]);
+        c->pending[u] = NULL;
+        if (rc && !first) first = rc;
+    }
+    return first;
+}
+
+static int ddp_grad_norm_sq(void *vctx, double *norm_sq)
+{
+    ddp_ctx *c = vctx;
+    int rc = wait_pending(c);
+    if (rc) return rc;
+    /* Replicas hold identical averaged gradients: the local sum is global. */
+    double total = 0.0;
+    for (size_t u = 0; u < c->layout->n_units; u++) {
+        double part = 0.0;
+        rc = c->svc->compute->sum_squares(c->svc->compute_ctx, c->grads + c->offsets[u],
+                                          c->layout->units[u].numel, LLMRT_DTYPE_F32, &part);
+        if (rc) return rc;
+        total += part;
+    }
+    *norm_sq = total;
+    return LLMRT_OK;
+}
+
+static int ddp_optimizer_step(void *vctx, const llmrt_optim_step *step)
+{
+    ddp_ctx *c = vctx;
+    int rc = wait_pending(c);
+    if (rc) return rc;
+    const llmrt_compute_vtable *vt = c->svc->compute;
+    void *cc = c->svc->compute_ctx;
+    for (size_t u = 0; u < c->layout->n_units; u++) {
+        const llmrt_unit_desc *unit = &c->layout->units[u];
+        size_t base = c->offsets[u];
+        for (size_t t = 0; t < unit->n_tensors; t++) {
+            const llmrt_tensor_desc *td = &unit->tensors[t];
+            size_t o = base + td->offset;
+            llmrt_adamw_desc d = {
+                .struct_size = sizeof d,
+                .n = td->numel,
+                .params = c->params + o,
+                .grads = c->grads + o,
+                .grad_type = LLMRT_DTYPE_F32,
+                .m = c->m + o,
+                .v = c->v + o,
+                .lr = step->lr,
+                .beta1 = step->beta1,
+                .beta2 = step->beta2,
+                .eps = step->eps,
+                .weight_decay = td->weight_decay ? step->weight_decay : 0.0f,
+                .grad_scale = step->grad_scale,
+                .t = step->t,
+            };
+            if ((rc = vt->adamw(cc, &d))) return rc;
+        }
+    }
+    return vt->memset(cc, c->grads, 0, c->offsets[c->layout->n_units] * sizeof(float), NULL);
+}
+
+const llmrt_strategy_vtable llmrt_shard_ddp_vtable = {
+    .struct_size = sizeof(llmrt_strategy_vtable),
+    .create = ddp_create,
+    .destroy = ddp_destroy,
+    .plan = ddp_plan,
+    .shard_range = ddp_shard_range,
+    .get_state = ddp_get_state,
+    .set_state = ddp_set_state,
+    .begin_microbatch = ddp_begin_microbatch,
+    .pre_forward = ddp_pre_forward,
+    .post_forward = ddp_post_forward,
+    .pre_backward = ddp_pre_backward,
+    .post_backward = ddp_post_backward,
+    .grad_norm_sq = ddp_grad_norm_sq,
+    .optimizer_step = ddp_optimizer_step,
+};

@@ -52,6 +52,7 @@ typedef struct llmrt_collective_init {
     size_t struct_size;
     const char *compute_backend; /* name of the job's compute backend ("cpu", "cuda") */
     double timeout_s;            /* default deadline for blocking calls; 0 = none */
+    int host_addressable;        /* the backend's addresses are host pointers */
 } llmrt_collective_init;
 
 typedef struct llmrt_collective_vtable {

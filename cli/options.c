@@ -1,0 +1,97 @@
+/* options.c — the command line shared by train, eval and generate. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "error.h"
+
+int llmrt_cli_fail(void)
+{
+    fprintf(stderr, "llmrt: %s\n", llmrt_last_error());
+    return 1;
+}
+
+int llmrt_cli_apply_sets(int argc, char **argv, llmrt_config *cfg)
+{
+    int rc = 0;
+    for (int i = 1; i < argc && !rc; i++) {
+        if (!strcmp(argv[i], "--set")) rc = llmrt_config_set(cfg, argv[++i]);
+        else if (!strncmp(argv[i], "--set=", 6)) rc = llmrt_config_set(cfg, argv[i] + 6);
+        else if (!strncmp(argv[i], "--", 2) && strcmp(argv[i], "--help") != 0) i++;
+    }
+    return rc;
+}
+
+static int missing_value(const char *cmd, const char *option)
+{
+    fprintf(stderr, "llmrt %s: option '%s' needs a value\n", cmd, option);
+    return 2;
+}
+
+int llmrt_cli_parse(int argc, char **argv, const char *usage, const llmrt_cli_option *opts,
+                    size_t n_opts, int config_required, llmrt_config **cfg)
+{
+    const char *config_path = NULL;
+    *cfg = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(usage, stdout);
+            return -1; /* the caller exits 0 */
+        }
+        if (!strcmp(argv[i], "--set")) {
+            if (++i == argc) return missing_value(argv[0], "--set");
+            continue; /* applied after the file is loaded */
+        }
+        if (!strncmp(argv[i], "--set=", 6)) continue;
+        if (!strncmp(argv[i], "--", 2)) {
+            size_t k;
+            for (k = 0; k < n_opts && strcmp(argv[i], opts[k].name) != 0; k++) {}
+            if (k == n_opts) {
+                fprintf(stderr, "llmrt %s: unknown option '%s' (see llmrt %s --help)\n", argv[0],
+                        argv[i], argv[0]);
+                return 2;
+            }
+            if (++i == argc) return missing_value(argv[0], opts[k].name);
+            *opts[k].value = argv[i];
+            continue;
+        }
+        if (config_path) {
+            fprintf(stderr, "llmrt %s: one config file only (got '%s' and '%s')\n", argv[0],
+                    config_path, argv[i]);
+            return 2;
+        }
+        config_path = argv[i];
+    }
+    if (!config_path && config_required) {
+        fprintf(stderr, "llmrt %s: no config file given (usage: llmrt %s CONFIG ...; see "
+                        "--help)\n", argv[0], argv[0]);
+        return 2;
+    }
+    int rc = llmrt_config_new(cfg);
+    if (!rc && config_path) rc = llmrt_config_load_file(*cfg, config_path);
+    if (!rc) rc = llmrt_cli_apply_sets(argc, argv, *cfg);
+    if (rc) {
+        llmrt_cli_fail();
+        llmrt_config_free(*cfg);
+        *cfg = NULL;
+        return 1;
+    }
+    return 0;
+}
+
+llmrt_config *llmrt_cli_checkpoint_config(int argc, char **argv, const char *ckpt_dir)
+{
+    llmrt_config *cfg;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.ini", ckpt_dir);
+    if (llmrt_config_new(&cfg)) {
+        llmrt_cli_fail();
+        return NULL;
+    }
+    if (llmrt_config_load_file(cfg, path) || llmrt_cli_apply_sets(argc, argv, cfg)) {
+        llmrt_cli_fail();
+        llmrt_config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
