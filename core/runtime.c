@@ -33,6 +33,8 @@ struct llmrt_rt {
 
     const llmrt_strategy_vtable *strat_vt;
     void *strat_ctx;
+    llmrt_model_layout layout; /* the runtime's own copy: it outlives the model */
+    void *layout_storage;
     llmrt_strategy_services services;
 
     rt_allocation *allocs;
@@ -229,10 +231,47 @@ fail:
     return rc;
 }
 
+/* Copy a layout (units, tensors, names) into one allocation, so that the
+ * strategy's view of the model stays valid whatever the caller frees. */
+static int copy_layout(llmrt_rt *rt, const llmrt_model_layout *src)
+{
+    size_t bytes = src->n_units * sizeof(llmrt_unit_desc);
+    for (size_t u = 0; u < src->n_units; u++) {
+        bytes += src->units[u].n_tensors * sizeof(llmrt_tensor_desc) + strlen(src->units[u].name) + 1;
+        for (size_t t = 0; t < src->units[u].n_tensors; t++)
+            bytes += strlen(src->units[u].tensors[t].name) + 1;
+    }
+    char *mem = malloc(bytes ? bytes : 1);
+    if (!mem) return llmrt_error(LLMRT_ERR_NOMEM, "out of memory copying the model layout");
+    llmrt_unit_desc *units = (llmrt_unit_desc *)mem;
+    llmrt_tensor_desc *tensors = (llmrt_tensor_desc *)(units + src->n_units);
+    size_t n_tensors = 0;
+    for (size_t u = 0; u < src->n_units; u++) n_tensors += src->units[u].n_tensors;
+    char *names = (char *)(tensors + n_tensors);
+    for (size_t u = 0; u < src->n_units; u++) {
+        units[u] = src->units[u];
+        units[u].name = strcpy(names, src->units[u].name);
+        names += strlen(names) + 1;
+        units[u].tensors = tensors;
+        for (size_t t = 0; t < src->units[u].n_tensors; t++, tensors++) {
+            *tensors = src->units[u].tensors[t];
+            tensors->name = strcpy(names, src->units[u].tensors[t].name);
+            names += strlen(names) + 1;
+        }
+    }
+    rt->layout = *src;
+    rt->layout.units = units;
+    rt->layout_storage = mem;
+    return LLMRT_OK;
+}
+
 int llmrt_rt_attach_model(llmrt_rt *rt, const llmrt_model_layout *layout)
 {
     if (rt->strat_ctx)
         return llmrt_error(LLMRT_ERR_INTERNAL, "llmrt_rt_attach_model called twice");
+    int rc = copy_layout(rt, layout);
+    if (rc) return rc;
+    layout = &rt->layout;
     rt->services = (llmrt_strategy_services){
         .struct_size = sizeof rt->services,
         .rt = rt,
@@ -249,7 +288,7 @@ int llmrt_rt_attach_model(llmrt_rt *rt, const llmrt_model_layout *layout)
         .work_wait = svc_work_wait,
     };
     const char *name = rt->names[LLMRT_KIND_STRATEGY];
-    int rc = rt->strat_vt->create(rt->host, llmrt_config_params(rt->cfg, name), &rt->services,
+    rc = rt->strat_vt->create(rt->host, llmrt_config_params(rt->cfg, name), &rt->services,
                                   layout, &rt->strat_ctx);
     if (rc) {
         rt->strat_ctx = NULL;
@@ -271,6 +310,7 @@ void llmrt_rt_destroy(llmrt_rt *rt)
         rt->backend.vt->destroy(rt->backend.ctx);
     }
     free(rt->allocs);
+    free(rt->layout_storage);
     free(rt);
 }
 

@@ -6,7 +6,8 @@
  * strategy. The model and the training loop see plugins only through it.
  *
  * Ownership: llmrt_rt_create() borrows the config (it must outlive the
- * runtime); llmrt_rt_attach_model() borrows the layout likewise. Buffers from
+ * runtime); llmrt_rt_attach_model() copies the layout (the strategy uses
+ * the copy until the runtime is destroyed, after the model may be gone). Buffers from
  * llmrt_rt_alloc() are the caller's until llmrt_rt_free(). */
 #ifndef LLMRT_CORE_RUNTIME_H
 #define LLMRT_CORE_RUNTIME_H
