@@ -9,7 +9,6 @@
 #include "build_config.h"
 #include "commands.h"
 #include "error.h"
-#include "format_fp32.h"
 #include "registry.h"
 
 static void usage(FILE *out)
@@ -65,7 +64,7 @@ int llmrt_cmd_plugins(int argc, char **argv)
 
     int rc;
     if ((rc = llmrt_registry_init_with_origin(plugin_path, "--plugin-path")) ||
-        (rc = llmrt_registry_add_builtin(llmrt_format_fp32_component()))) {
+        (rc = llmrt_registry_add_core_builtins())) {
         fprintf(stderr, "llmrt: plugins: %s\n", llmrt_last_error());
         return 1;
     }
@@ -102,7 +101,9 @@ int llmrt_cmd_plugins(int argc, char **argv)
             const llmrt_registry_entry *x = &e[i - 1];
             snprintf(r->kind, sizeof r->kind, "%s",
                      x->kind ? llmrt_plugin_kind_name(x->kind) : "?");
-            if (x->abi_known)
+            if (x->abi_known && x->abi_minor == LLMRT_LOADER_ABI_UNKNOWN)
+                snprintf(r->abi, sizeof r->abi, "%u.x", x->abi_major);
+            else if (x->abi_known)
                 snprintf(r->abi, sizeof r->abi, "%u.%u", x->abi_major, x->abi_minor);
             else
                 snprintf(r->abi, sizeof r->abi, "-");
@@ -120,8 +121,10 @@ int llmrt_cmd_plugins(int argc, char **argv)
         w_version = max_sz(w_version, strlen(r->version));
         w_abi = max_sz(w_abi, strlen(r->abi));
         w_file = max_sz(w_file, strlen(r->file));
-        /* Long failure reasons end their line; they do not widen the column. */
+        /* Long reasons end their line or push the description out; they do
+         * not widen the column for every row. */
         if (r->description[0]) w_status = max_sz(w_status, strlen(r->status));
+        if (w_status > 32) w_status = 32;
     }
     for (size_t i = 0; i <= n; i++) {
         const row *r = &rows[i];

@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "error.h"
-#include "format_fp32.h"
 #include "host_api.h"
+#include "loader.h"
 #include "registry.h"
 
 typedef struct rt_allocation {
@@ -62,8 +62,7 @@ static int find_component(llmrt_rt *rt, llmrt_plugin_kind kind, const char *name
 
 static int init_failed(llmrt_rt *rt, llmrt_plugin_kind kind, int rc)
 {
-    return llmrt_error_prefix(rc, "%s %s (%s): init failed", llmrt_plugin_kind_name(kind),
-                              rt->names[kind], rt->files[kind]);
+    return llmrt_loader_init_failed(rc, kind, rt->names[kind], rt->files[kind]);
 }
 
 /* Every plugin reads its own section; keys it did not declare are errors. */
@@ -161,8 +160,9 @@ int llmrt_rt_create(llmrt_rt **out, llmrt_config *cfg)
     rt->host = llmrt_host_api_get();
     rt->timeout_s = timeout_s;
 
-    if ((rc = llmrt_registry_init(plugin_path[0] ? plugin_path : NULL))) goto fail;
-    llmrt_registry_add_builtin(llmrt_format_fp32_component());
+    if ((rc = llmrt_registry_init(plugin_path[0] ? plugin_path : NULL)) ||
+        (rc = llmrt_registry_add_core_builtins()))
+        goto fail;
 
     /* Number format: only fp32 is wired through the model so far. */
     const llmrt_component *comp;
