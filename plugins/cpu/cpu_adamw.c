@@ -1,0 +1,68 @@
+/* cpu_adamw.c — AdamW with decoupled weight decay, exactly as compute.h writes it:
+ *   g = grads * grad_scale
+ *   m = beta1 m + (1-beta1) g;  v = beta2 v + (1-beta2) g^2
+ *   p -= lr * ( (m / (1-beta1^t)) / (sqrt(v / (1-beta2^t)) + eps) + weight_decay * p )
+ * The bias corrections are computed once in double. One pass over p, g, m, v,
+ * split in contiguous parts over the threads.
+ */
+#include "cpu_internal.h"
+
+#include <math.h>
+#include <omp.h>
+
+typedef struct adamw_k {
+    float lr, beta1, beta2, one_m_b1, one_m_b2, inv_bc1, inv_bc2, eps, wd, gs;
+} adamw_k;
+
+CPU_HOT static void adamw_chunk(float *restrict p, const float *restrict g, float *restrict m,
+                                float *restrict v, size_t n, const adamw_k *k)
+{
+    const adamw_k q = *k;
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i] * q.gs;
+        float mi = q.beta1 * m[i] + q.one_m_b1 * gi;
+        float vi = q.beta2 * v[i] + q.one_m_b2 * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        float mhat = mi * q.inv_bc1, vhat = vi * q.inv_bc2;
+        p[i] -= q.lr * (mhat / (sqrtf(vhat) + q.eps) + q.wd * p[i]);
+    }
+}
+
+int cpu_adamw(void *ctx, const llmrt_adamw_desc *d)
+{
+    cpu_ctx *c = ctx;
+    int rc = cpu_require_desc(c, "adamw", d, d ? d->struct_size : 0, sizeof *d);
+    if (rc) return rc;
+    if ((rc = cpu_require_f32(c, "adamw (grads)", d->grad_type))) return rc;
+    if (d->t < 1)
+        return c->host->error(LLMRT_ERR_INVALID, "cpu: adamw: step t = %lld, must be >= 1",
+                              (long long)d->t);
+    if (d->n == 0) return LLMRT_OK;
+    if (!d->params || !d->grads || !d->m || !d->v)
+        return c->host->error(LLMRT_ERR_INVALID, "cpu: adamw: params, grads, m or v is NULL");
+    adamw_k k = {
+        .lr = d->lr,
+        .beta1 = d->beta1,
+        .beta2 = d->beta2,
+        .one_m_b1 = 1.0f - d->beta1,
+        .one_m_b2 = 1.0f - d->beta2,
+        .inv_bc1 = (float)(1.0 / (1.0 - pow((double)d->beta1, (double)d->t))),
+        .inv_bc2 = (float)(1.0 / (1.0 - pow((double)d->beta2, (double)d->t))),
+        .eps = d->eps,
+        .wd = d->weight_decay,
+        .gs = d->grad_scale,
+    };
+    size_t n = d->n;
+    size_t want = n / CPU_PAR_MIN;
+    int nt = want < 1 ? 1 : want < (size_t)c->threads ? (int)want : c->threads;
+    const float *g = d->grads;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        size_t lo, hi;
+        cpu_part(n, omp_get_thread_num(), omp_get_num_threads(), 16, &lo, &hi);
+        if (hi > lo) adamw_chunk(d->params + lo, g + lo, d->m + lo, d->v + lo, hi - lo, &k);
+    }
+    return LLMRT_OK;
+}
