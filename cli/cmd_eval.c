@@ -22,36 +22,22 @@ int llmrt_cmd_eval(int argc, char **argv)
     const char *ckpt = NULL, *data = NULL, *batches = NULL;
     const llmrt_cli_option opts[] = {
         {"--checkpoint", &ckpt}, {"--data", &data}, {"--batches", &batches}};
-    llmrt_config *cfg, *run_cfg = NULL;
+    llmrt_config *cfg;
     int rc = llmrt_cli_parse(argc, argv, usage, opts, 3, 0, &cfg);
     if (rc) return rc < 0 ? 0 : rc;
-    char *dir = NULL, *end;
-    llmrt_session s = {0};
+    char *end;
+    llmrt_cli_checkpoint ck = {0};
     long n_batches = batches ? strtol(batches, &end, 10) : 0;
     if (batches && (*end || n_batches < 0)) {
         fprintf(stderr, "llmrt eval: --batches %s is not a count (0 or more)\n", batches);
         rc = 2;
         goto out;
     }
-    if (llmrt_find_checkpoint(cfg, ckpt, &dir)) {
-        rc = llmrt_cli_fail();
-        goto out;
-    }
-    if (!(run_cfg = llmrt_cli_checkpoint_config(argc, argv, dir))) {
-        rc = 1;
-        goto out;
-    }
-    long batch;
     const char *val;
-    char weights[4096];
     double loss;
     uint64_t tokens;
-    snprintf(weights, sizeof weights, "%s/model.safetensors", dir);
-    if (llmrt_config_int(run_cfg, "train", "batch", 8, 1, 1 << 20, "sequences per batch",
-                         &batch) ||
-        llmrt_config_string(run_cfg, "data", "val", "", "validation data", &val) ||
-        llmrt_session_open(&s, run_cfg, (int)batch, 0) ||
-        llmrt_session_load_weights(&s, weights)) {
+    if ((rc = llmrt_cli_checkpoint_open(argc, argv, cfg, ckpt, 0, &ck))) goto out;
+    if (llmrt_config_string(ck.cfg, "data", "val", "", "validation data", &val)) {
         rc = llmrt_cli_fail();
         goto out;
     }
@@ -61,16 +47,14 @@ int llmrt_cmd_eval(int argc, char **argv)
         rc = 2;
         goto out;
     }
-    if (llmrt_session_eval(&s, data, (uint64_t)n_batches, &loss, &tokens)) {
+    if (llmrt_session_eval(&ck.session, data, (uint64_t)n_batches, &loss, &tokens)) {
         rc = llmrt_cli_fail();
         goto out;
     }
     printf("checkpoint %s\ndata %s\ntokens %llu\nloss %.6f\nperplexity %.4f\nbits_per_token "
-           "%.4f\n", dir, data, (unsigned long long)tokens, loss, exp(loss), loss / log(2.0));
+           "%.4f\n", ck.dir, data, (unsigned long long)tokens, loss, exp(loss), loss / log(2.0));
 out:
-    llmrt_session_close(&s);
-    free(dir);
-    if (run_cfg) llmrt_config_free(run_cfg);
+    llmrt_cli_checkpoint_close(&ck);
     llmrt_config_free(cfg);
     return rc;
 }

@@ -49,13 +49,13 @@ int llmrt_cmd_generate(int argc, char **argv)
     const llmrt_cli_option opts[] = {{"--checkpoint", &ckpt}, {"--prompt", &prompt},
                                      {"--tokens", &tokens_s}, {"--temperature", &temp_s},
                                      {"--top-k", &topk_s},    {"--seed", &seed_s}};
-    llmrt_config *cfg, *run_cfg = NULL;
+    llmrt_config *cfg;
     int rc = llmrt_cli_parse(argc, argv, usage, opts, 6, 0, &cfg);
     if (rc) return rc < 0 ? 0 : rc;
     double n_tokens, temperature, top_k, seed;
-    char *dir = NULL, weights[4096];
     int32_t *tokens = NULL;
-    llmrt_session s = {0};
+    llmrt_cli_checkpoint ck = {0};
+    llmrt_session *s = &ck.session;
     if ((rc = parse_number("--tokens", tokens_s, 0, 1e7, &n_tokens)) ||
         (rc = parse_number("--temperature", temp_s, 0, 100, &temperature)) ||
         (rc = parse_number("--top-k", topk_s, 0, 1 << 24, &top_k)) ||
@@ -66,23 +66,11 @@ int llmrt_cmd_generate(int argc, char **argv)
         rc = 2;
         goto out;
     }
-    if (llmrt_find_checkpoint(cfg, ckpt, &dir)) {
-        rc = llmrt_cli_fail();
-        goto out;
-    }
-    if (!(run_cfg = llmrt_cli_checkpoint_config(argc, argv, dir))) {
-        rc = 1;
-        goto out;
-    }
-    snprintf(weights, sizeof weights, "%s/model.safetensors", dir);
-    if (llmrt_session_open(&s, run_cfg, 1, 0) || llmrt_session_load_weights(&s, weights)) {
-        rc = llmrt_cli_fail();
-        goto out;
-    }
+    if ((rc = llmrt_cli_checkpoint_open(argc, argv, cfg, ckpt, 1, &ck))) goto out;
     size_t n_prompt = strlen(prompt), total = n_prompt + (size_t)n_tokens;
-    if (s.model_cfg.vocab < LLMRT_TOK_BYTE_VOCAB) {
+    if (s->model_cfg.vocab < LLMRT_TOK_BYTE_VOCAB) {
         fprintf(stderr, "llmrt generate: the model's vocabulary (%d) is smaller than the byte "
-                        "tokenizer's (256)\n", s.model_cfg.vocab);
+                        "tokenizer's (256)\n", s->model_cfg.vocab);
         rc = 1;
         goto out;
     }
@@ -96,7 +84,7 @@ int llmrt_cmd_generate(int argc, char **argv)
     llmrt_rng rng;
     llmrt_rng_seed(&rng, (uint64_t)seed);
     fputs(prompt, stdout);
-    if (llmrt_generate(s.model, s.context, s.model_cfg.vocab, tokens, (int)n_prompt, (int)total,
+    if (llmrt_generate(s->model, s->context, s->model_cfg.vocab, tokens, (int)n_prompt, (int)total,
                        &sampler, &rng, print_token, NULL)) {
         putchar('\n');
         rc = llmrt_cli_fail();
@@ -105,9 +93,7 @@ int llmrt_cmd_generate(int argc, char **argv)
     putchar('\n');
 out:
     free(tokens);
-    llmrt_session_close(&s);
-    free(dir);
-    if (run_cfg) llmrt_config_free(run_cfg);
+    llmrt_cli_checkpoint_close(&ck);
     llmrt_config_free(cfg);
     return rc;
 }

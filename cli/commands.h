@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include "config.h"
+#include "train.h"
 
 int llmrt_cmd_train(int argc, char **argv);
 int llmrt_cmd_eval(int argc, char **argv);
@@ -28,9 +29,22 @@ int llmrt_cli_parse(int argc, char **argv, const char *usage, const llmrt_cli_op
                     size_t n_opts, int config_required, llmrt_config **cfg);
 /* Apply the --set overrides of an already parsed command line to `cfg`. */
 int llmrt_cli_apply_sets(int argc, char **argv, llmrt_config *cfg);
-/* The configuration a checkpoint was trained with (CKPT/config.ini) with the
- * command line's --set overrides on top; NULL after printing the error. */
-llmrt_config *llmrt_cli_checkpoint_config(int argc, char **argv, const char *ckpt_dir);
+/* A checkpoint opened for eval or generate: its directory, the configuration
+ * it was trained with (DIR/config.ini) with the command line's --set
+ * overrides on top, and a session holding its weights. */
+typedef struct llmrt_cli_checkpoint {
+    char *dir;
+    llmrt_config *cfg;
+    llmrt_session session;
+} llmrt_cli_checkpoint;
+
+/* Find the checkpoint (`path`, or the latest in cfg's [train] out) and open
+ * it with activations for `batch` sequences (0: the run's [train] batch).
+ * Returns 0, or prints the error and returns the exit status. Close with
+ * llmrt_cli_checkpoint_close() in both cases. */
+int llmrt_cli_checkpoint_open(int argc, char **argv, llmrt_config *cfg, const char *path,
+                              int batch, llmrt_cli_checkpoint *ck);
+void llmrt_cli_checkpoint_close(llmrt_cli_checkpoint *ck);
 /* Print "llmrt: <last error>" and return 1. */
 int llmrt_cli_fail(void);
 

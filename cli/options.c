@@ -1,5 +1,6 @@
 /* options.c — the command line shared by train, eval and generate. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "commands.h"
@@ -79,19 +80,30 @@ int llmrt_cli_parse(int argc, char **argv, const char *usage, const llmrt_cli_op
     return 0;
 }
 
-llmrt_config *llmrt_cli_checkpoint_config(int argc, char **argv, const char *ckpt_dir)
+int llmrt_cli_checkpoint_open(int argc, char **argv, llmrt_config *cfg, const char *path,
+                              int batch, llmrt_cli_checkpoint *ck)
 {
-    llmrt_config *cfg;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/config.ini", ckpt_dir);
-    if (llmrt_config_new(&cfg)) {
-        llmrt_cli_fail();
-        return NULL;
-    }
-    if (llmrt_config_load_file(cfg, path) || llmrt_cli_apply_sets(argc, argv, cfg)) {
-        llmrt_cli_fail();
-        llmrt_config_free(cfg);
-        return NULL;
-    }
-    return cfg;
+    char file[4096];
+    long run_batch;
+    memset(ck, 0, sizeof *ck);
+    if (llmrt_find_checkpoint(cfg, path, &ck->dir) || llmrt_config_new(&ck->cfg))
+        return llmrt_cli_fail();
+    snprintf(file, sizeof file, "%s/config.ini", ck->dir);
+    if (llmrt_config_load_file(ck->cfg, file) || llmrt_cli_apply_sets(argc, argv, ck->cfg) ||
+        llmrt_config_int(ck->cfg, "train", "batch", 8, 1, 1 << 20,
+                         "sequences per micro-batch per rank", &run_batch))
+        return llmrt_cli_fail();
+    snprintf(file, sizeof file, "%s/model.safetensors", ck->dir);
+    if (llmrt_session_open(&ck->session, ck->cfg, batch > 0 ? batch : (int)run_batch, 0) ||
+        llmrt_session_load_weights(&ck->session, file))
+        return llmrt_cli_fail();
+    return 0;
+}
+
+void llmrt_cli_checkpoint_close(llmrt_cli_checkpoint *ck)
+{
+    llmrt_session_close(&ck->session);
+    if (ck->cfg) llmrt_config_free(ck->cfg);
+    free(ck->dir);
+    memset(ck, 0, sizeof *ck);
 }

@@ -80,41 +80,40 @@ static int svc_alloc(llmrt_rt *rt, llmrt_mem_category category, size_t bytes, vo
 
 static void svc_free(llmrt_rt *rt, void *ptr) { llmrt_rt_free(rt, ptr); }
 
+/* The backend's native compute stream for transports that enqueue on it. */
+static void *compute_stream(llmrt_rt *rt)
+{
+    return LLMRT_HAS(rt->backend.vt, rt->backend.vt->struct_size, stream_native)
+               ? rt->backend.vt->stream_native(rt->backend.ctx, NULL)
+               : NULL;
+}
+
 static int svc_allreduce(llmrt_rt *rt, const void *send, void *recv, size_t count,
                          llmrt_dtype dtype, llmrt_reduce_op op, llmrt_work **work)
 {
-    void *stream = LLMRT_HAS(rt->backend.vt, rt->backend.vt->struct_size, stream_native)
-                       ? rt->backend.vt->stream_native(rt->backend.ctx, NULL)
-                       : NULL;
-    return rt->coll_vt->allreduce(rt->coll_ctx, send, recv, count, dtype, op, stream, work);
+    return rt->coll_vt->allreduce(rt->coll_ctx, send, recv, count, dtype, op,
+                                  compute_stream(rt), work);
 }
 
 static int svc_reduce_scatter(llmrt_rt *rt, const void *send, void *recv, size_t recv_count,
                               llmrt_dtype dtype, llmrt_reduce_op op, llmrt_work **work)
 {
-    void *stream = LLMRT_HAS(rt->backend.vt, rt->backend.vt->struct_size, stream_native)
-                       ? rt->backend.vt->stream_native(rt->backend.ctx, NULL)
-                       : NULL;
-    return rt->coll_vt->reduce_scatter(rt->coll_ctx, send, recv, recv_count, dtype, op, stream,
-                                       work);
+    return rt->coll_vt->reduce_scatter(rt->coll_ctx, send, recv, recv_count, dtype, op,
+                                       compute_stream(rt), work);
 }
 
 static int svc_all_gather(llmrt_rt *rt, const void *send, void *recv, size_t send_count,
                           llmrt_dtype dtype, llmrt_work **work)
 {
-    void *stream = LLMRT_HAS(rt->backend.vt, rt->backend.vt->struct_size, stream_native)
-                       ? rt->backend.vt->stream_native(rt->backend.ctx, NULL)
-                       : NULL;
-    return rt->coll_vt->all_gather(rt->coll_ctx, send, recv, send_count, dtype, stream, work);
+    return rt->coll_vt->all_gather(rt->coll_ctx, send, recv, send_count, dtype,
+                                   compute_stream(rt), work);
 }
 
 static int svc_broadcast(llmrt_rt *rt, void *buf, size_t count, llmrt_dtype dtype, int root,
                          llmrt_work **work)
 {
-    void *stream = LLMRT_HAS(rt->backend.vt, rt->backend.vt->struct_size, stream_native)
-                       ? rt->backend.vt->stream_native(rt->backend.ctx, NULL)
-                       : NULL;
-    return rt->coll_vt->broadcast(rt->coll_ctx, buf, count, dtype, root, stream, work);
+    return rt->coll_vt->broadcast(rt->coll_ctx, buf, count, dtype, root, compute_stream(rt),
+                                  work);
 }
 
 static int svc_work_wait(llmrt_rt *rt, llmrt_work *work)
