@@ -44,6 +44,12 @@ struct llmrt_rt {
 
     double *host_scratch;  /* device buffer for llmrt_rt_allreduce_host */
     size_t host_scratch_n;
+
+    /* A group made by the services' split(): it shares everything with its
+     * parent but the collective context. */
+    llmrt_rt *parent;
+    llmrt_rt **groups;
+    size_t n_groups;
 };
 
 static const char *const kind_sections[] = {NULL, "backend", "collective", "strategy", "format"};
@@ -230,6 +236,63 @@ fail:
     return rc;
 }
 
+static int svc_split(llmrt_rt *rt, int color, int key, const llmrt_strategy_services **group);
+
+static void init_services(llmrt_rt *rt)
+{
+    rt->services = (llmrt_strategy_services){
+        .struct_size = sizeof rt->services,
+        .rt = rt,
+        .rank = rt->coll_caps.rank,
+        .world_size = rt->coll_caps.world_size,
+        .alloc = svc_alloc,
+        .free = svc_free,
+        .compute = rt->backend.vt,
+        .compute_ctx = rt->backend.ctx,
+        .allreduce = svc_allreduce,
+        .reduce_scatter = svc_reduce_scatter,
+        .all_gather = svc_all_gather,
+        .broadcast = svc_broadcast,
+        .work_wait = svc_work_wait,
+        .split = svc_split,
+    };
+}
+
+static int svc_split(llmrt_rt *rt, int color, int key, const llmrt_strategy_services **group)
+{
+    llmrt_rt *root = rt->parent ? rt->parent : rt;
+    if (!LLMRT_HAS(rt->coll_vt, rt->coll_vt->struct_size, split))
+        return llmrt_error(LLMRT_ERR_UNSUPPORTED,
+                           "collective %s cannot split the job into groups",
+                           root->names[LLMRT_KIND_COLLECTIVE]);
+    llmrt_rt **groups = realloc(root->groups, (root->n_groups + 1) * sizeof *groups);
+    llmrt_rt *g = calloc(1, sizeof *g);
+    if (groups) root->groups = groups;
+    if (!groups || !g) {
+        free(g);
+        return llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
+    }
+    *g = (llmrt_rt){.cfg = root->cfg, .host = root->host, .backend = root->backend,
+                    .compute_caps = root->compute_caps, .coll_vt = root->coll_vt,
+                    .timeout_s = root->timeout_s, .parent = root};
+    memcpy(g->names, root->names, sizeof g->names);
+    memcpy(g->files, root->files, sizeof g->files);
+    int rc = rt->coll_vt->split(rt->coll_ctx, color, key, &g->coll_ctx);
+    if (!rc) {
+        g->coll_caps.struct_size = sizeof g->coll_caps;
+        rc = g->coll_vt->get_caps(g->coll_ctx, &g->coll_caps);
+        if (rc) g->coll_vt->destroy(g->coll_ctx);
+    }
+    if (rc) {
+        free(g);
+        return rc;
+    }
+    root->groups[root->n_groups++] = g;
+    init_services(g);
+    *group = &g->services;
+    return LLMRT_OK;
+}
+
 /* Copy a layout (units, tensors, names) into one allocation, so that the
  * strategy's view of the model stays valid whatever the caller frees. */
 static int copy_layout(llmrt_rt *rt, const llmrt_model_layout *src)
@@ -271,21 +334,7 @@ int llmrt_rt_attach_model(llmrt_rt *rt, const llmrt_model_layout *layout)
     int rc = copy_layout(rt, layout);
     if (rc) return rc;
     layout = &rt->layout;
-    rt->services = (llmrt_strategy_services){
-        .struct_size = sizeof rt->services,
-        .rt = rt,
-        .rank = rt->coll_caps.rank,
-        .world_size = rt->coll_caps.world_size,
-        .alloc = svc_alloc,
-        .free = svc_free,
-        .compute = rt->backend.vt,
-        .compute_ctx = rt->backend.ctx,
-        .allreduce = svc_allreduce,
-        .reduce_scatter = svc_reduce_scatter,
-        .all_gather = svc_all_gather,
-        .broadcast = svc_broadcast,
-        .work_wait = svc_work_wait,
-    };
+    init_services(rt);
     const char *name = rt->names[LLMRT_KIND_STRATEGY];
     rc = rt->strat_vt->create(rt->host, llmrt_config_params(rt->cfg, name), &rt->services,
                                   layout, &rt->strat_ctx);
@@ -301,6 +350,12 @@ void llmrt_rt_destroy(llmrt_rt *rt)
     if (!rt) return;
     if (rt->strat_ctx) rt->strat_vt->destroy(rt->strat_ctx);
     if (rt->host_scratch) llmrt_rt_free(rt, rt->host_scratch);
+    /* Groups were split from the job's collective: they go first. */
+    for (size_t i = rt->n_groups; i-- > 0;) {
+        rt->coll_vt->destroy(rt->groups[i]->coll_ctx);
+        free(rt->groups[i]);
+    }
+    free(rt->groups);
     if (rt->coll_ctx) rt->coll_vt->destroy(rt->coll_ctx);
     /* Whatever the caller forgot is released with the backend. */
     if (rt->backend.ctx) {
@@ -329,6 +384,7 @@ const char *llmrt_rt_component_name(const llmrt_rt *rt, llmrt_plugin_kind kind)
 
 int llmrt_rt_alloc(llmrt_rt *rt, llmrt_mem_category category, size_t bytes, void **ptr)
 {
+    if (rt->parent) rt = rt->parent; /* a group's memory is the job's */
     if ((unsigned)category >= LLMRT_MEM_CATEGORY_COUNT)
         return llmrt_error(LLMRT_ERR_INVALID, "memory category %d out of range", (int)category);
     if (rt->n_allocs == rt->cap_allocs) {
@@ -352,6 +408,7 @@ int llmrt_rt_alloc(llmrt_rt *rt, llmrt_mem_category category, size_t bytes, void
 void llmrt_rt_free(llmrt_rt *rt, void *ptr)
 {
     if (!ptr) return;
+    if (rt->parent) rt = rt->parent;
     for (size_t i = 0; i < rt->n_allocs; i++) {
         if (rt->allocs[i].ptr != ptr) continue;
         rt->mem_current[rt->allocs[i].category] -= rt->allocs[i].bytes;

@@ -144,6 +144,17 @@ static void local_abort(void *ctx, const char *reason)
     exit(EXIT_FAILURE);
 }
 
+/* Every group of a one-rank job is that rank again. */
+static int local_split(void *ctx, int color, int key, void **new_ctx)
+{
+    (void)color, (void)key;
+    local_ctx *c = ctx, *g = malloc(sizeof *g);
+    if (!g) return c->host->error(LLMRT_ERR_NOMEM, "local: out of memory");
+    *g = *c;
+    *new_ctx = g;
+    return LLMRT_OK;
+}
+
 static const llmrt_collective_vtable local_vtable = {
     .struct_size = sizeof(llmrt_collective_vtable),
     .create = local_create,
@@ -159,6 +170,7 @@ static const llmrt_collective_vtable local_vtable = {
     .work_error = local_work_error,
     .work_release = local_work_release,
     .abort = local_abort,
+    .split = local_split,
 };
 
 static const llmrt_component local_components[] = {{

@@ -89,6 +89,11 @@ typedef struct llmrt_collective_vtable {
 
     /* End every rank of the job with `reason` (rule 5). May not return. */
     void (*abort)(void *ctx, const char *reason);
+
+    /* Optional. A new context over the ranks that passed the same `color`,
+     * ranked by `key` then by rank (MPI_Comm_split). Collective over every
+     * rank of ctx. The new context is destroyed with destroy(), before ctx. */
+    int (*split)(void *ctx, int color, int key, void **new_ctx);
 } llmrt_collective_vtable;
 
 #ifdef __cplusplus

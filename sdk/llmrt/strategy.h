@@ -116,6 +116,14 @@ typedef struct llmrt_strategy_services {
                      llmrt_work **work);
     /* Waits (with the job's timeout) and releases the handle in all cases. */
     int (*work_wait)(llmrt_rt *rt, llmrt_work *work);
+
+    /* Optional (NULL, or failing with LLMRT_ERR_UNSUPPORTED, when the
+     * collective cannot split). Services whose collectives run over the ranks
+     * that passed the same `color`, ranked by `key` (MPI_Comm_split); its
+     * rank and world_size are within that group, its allocations are
+     * accounted with the job's. Collective over every rank. The table lives
+     * until the runtime is destroyed (after the strategy). */
+    int (*split)(llmrt_rt *rt, int color, int key, const struct llmrt_strategy_services **group);
 } llmrt_strategy_services;
 
 typedef struct llmrt_strategy_vtable {
