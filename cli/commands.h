@@ -11,6 +11,9 @@ int llmrt_cmd_train(int argc, char **argv);
 int llmrt_cmd_eval(int argc, char **argv);
 int llmrt_cmd_generate(int argc, char **argv);
 int llmrt_cmd_plugins(int argc, char **argv);
+int llmrt_cmd_bench(int argc, char **argv);
+int llmrt_cmd_plan(int argc, char **argv);
+int llmrt_cmd_ckpt(int argc, char **argv);
 
 
 /* --- shared by the subcommands (cli/options.c) --- */

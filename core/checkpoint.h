@@ -7,6 +7,9 @@
  *                                          and "exp_avg_sq.<name>" (v)
  *   OUT/step-000120/state.json             llmrt_ckpt_state (step, Adam t, RNG,
  *                                          data position, losses, config)
+ *   OUT/step-000120/shard-0000R-of-0000N.safetensors, index.json
+ *                                          instead of optimizer.safetensors when
+ *                                          the state is sharded (ckpt_shards.h)
  *   OUT/latest                             "step-000120\n"
  *   OUT/.step-000130.tmp-4242/             a checkpoint being written
  *

@@ -16,6 +16,8 @@ core_libllmrt_la_SOURCES = \
 	core/fileio.c core/fileio.h \
 	core/safetensors.c core/safetensors.h \
 	core/checkpoint.c core/checkpoint.h \
+	core/ckpt_shards.c core/ckpt_shards.h \
+	core/plan.c core/plan.h \
 	core/metrics.c core/metrics.h \
 	core/train.c core/train.h \
 	core/generate.c core/generate.h

@@ -144,7 +144,7 @@ int llmrt_rt_create(llmrt_rt **out, llmrt_config *cfg)
                                   "collective transport plugin (local, mpi, nccl, ...)",
                                   &collective)) ||
         (rc = llmrt_config_string(cfg, "runtime", "strategy", "ddp",
-                                  "sharding strategy (ddp, ...)", &strategy)) ||
+                                  "sharding strategy (ddp, zero, fsdp, ...)", &strategy)) ||
         (rc = llmrt_config_string(cfg, "runtime", "format", "fp32",
                                   "number format of parameters and activations", &format)) ||
         (rc = llmrt_config_string(cfg, "runtime", "plugin_path", "",

@@ -12,18 +12,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "checkpoint.h"
+#include "ckpt_shards.h"
 #include "data.h"
 #include "error.h"
+#include "fileio.h"
 #include "host_api.h"
 #include "metrics.h"
+#include "plan.h"
 #include "rng.h"
 #include "safetensors.h"
 
 /* ------------------------------------------------------------------ session */
 
-static int read_model_config(llmrt_config *cfg, llmrt_gpt_config *mc)
+int llmrt_read_model_config(llmrt_config *cfg, llmrt_gpt_config *mc)
 {
     static const char *const archs[] = {"gpt", NULL};
     const char *arch;
@@ -51,7 +55,7 @@ int llmrt_session_open(llmrt_session *s, llmrt_config *cfg, int batch, int conte
     memset(s, 0, sizeof *s);
     s->cfg = cfg;
     int rc;
-    if ((rc = read_model_config(cfg, &s->model_cfg))) return rc;
+    if ((rc = llmrt_read_model_config(cfg, &s->model_cfg))) return rc;
     s->batch = batch;
     s->context = context > 0 ? context : s->model_cfg.context;
     if ((rc = llmrt_rt_create(&s->rt, cfg))) return rc;
@@ -79,15 +83,23 @@ static float *unit_host_buffer(const llmrt_unit_desc *u)
     return p;
 }
 
-/* Give the strategy this rank's slice of a full unit vector. */
+/* Give the strategy this rank's slice of a full unit vector. A slice that
+ * reaches past the unit (padding to the world size) is zero there. */
 static int set_unit_state(llmrt_session *s, size_t unit, llmrt_state_kind kind,
                           const float *full)
 {
     void *sctx;
     const llmrt_strategy_vtable *st = llmrt_rt_strategy(s->rt, &sctx);
-    size_t begin, end;
+    size_t begin, end, numel = llmrt_gpt_layout(s->model)->units[unit].numel;
     int rc = st->shard_range(sctx, unit, &begin, &end);
-    return rc ? rc : st->set_state(sctx, unit, kind, full + begin);
+    if (rc) return rc;
+    if (end <= numel) return st->set_state(sctx, unit, kind, full + begin);
+    float *tmp = calloc(end - begin, sizeof *tmp);
+    if (!tmp) return llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
+    if (begin < numel) memcpy(tmp, full + begin, (numel - begin) * sizeof *tmp);
+    rc = st->set_state(sctx, unit, kind, tmp);
+    free(tmp);
+    return rc;
 }
 
 int llmrt_session_init_params(llmrt_session *s, uint64_t seed)
@@ -225,7 +237,8 @@ static int gather_params(llmrt_session *s, host_units *h)
     return LLMRT_OK;
 }
 
-/* Optimizer state of this rank's shard; ddp owns whole units. */
+/* Optimizer state of whole units, for optimizer.safetensors: only when this
+ * rank owns every unit whole (save_checkpoint writes shards otherwise). */
 static int gather_state(llmrt_session *s, llmrt_state_kind kind, host_units *h)
 {
     const llmrt_model_layout *layout = llmrt_gpt_layout(s->model);
@@ -239,9 +252,11 @@ static int gather_state(llmrt_session *s, llmrt_state_kind kind, host_units *h)
         int rc = st->shard_range(sctx, u, &begin, &end);
         if (rc) return rc;
         if (begin != 0 || end != layout->units[u].numel)
-            return llmrt_error(LLMRT_ERR_UNSUPPORTED,
-                               "checkpoints of sharded optimizer state are not supported yet "
-                               "(strategy %s)", llmrt_rt_component_name(s->rt, LLMRT_KIND_STRATEGY));
+            return llmrt_error(LLMRT_ERR_INTERNAL,
+                               "optimizer.safetensors of strategy %s, which shards unit %s "
+                               "(a sharded checkpoint is needed)",
+                               llmrt_rt_component_name(s->rt, LLMRT_KIND_STRATEGY),
+                               layout->units[u].name);
         if (!(h->units[u] = unit_host_buffer(&layout->units[u]))) return LLMRT_ERR_NOMEM;
         if ((rc = st->get_state(sctx, u, kind, h->units[u]))) return rc;
     }
@@ -285,15 +300,23 @@ static int add_model_metadata(llmrt_session *s, llmrt_st_writer *w)
     return rc ? rc : llmrt_st_writer_metadata(w, "llmrt.arch", "gpt");
 }
 
+/* Write gathered weights (model.safetensors). */
+static int write_weights(llmrt_session *s, const host_units *h, const char *path)
+{
+    llmrt_st_writer *w = NULL;
+    int rc;
+    if (!(rc = llmrt_st_writer_new(&w)) && !(rc = add_model_metadata(s, w)) &&
+        !(rc = add_tensors(s, w, "", h)))
+        rc = llmrt_st_writer_write(w, path);
+    if (w) llmrt_st_writer_free(w);
+    return rc;
+}
+
 int llmrt_session_save_weights(llmrt_session *s, const char *path)
 {
     host_units h = {0};
-    llmrt_st_writer *w = NULL;
-    int rc;
-    if (!(rc = gather_params(s, &h)) && !(rc = llmrt_st_writer_new(&w)) &&
-        !(rc = add_model_metadata(s, w)) && !(rc = add_tensors(s, w, "", &h)))
-        rc = llmrt_st_writer_write(w, path);
-    if (w) llmrt_st_writer_free(w);
+    int rc = gather_params(s, &h);
+    if (!rc) rc = write_weights(s, &h, path);
     host_units_free(&h);
     return rc;
 }
@@ -411,7 +434,7 @@ int llmrt_find_checkpoint(llmrt_config *cfg, const char *path, char **dir)
 /* ------------------------------------------------------------------ training */
 
 typedef struct train_opts {
-    const char *train_path, *val_path, *out, *init_from, *resume, *schedule;
+    const char *train_path, *val_path, *out, *init_from, *resume, *schedule, *ckpt_format;
     int shuffle;
     long steps, batch, accum, warmup, eval_every, eval_batches, checkpoint_every, keep;
     long log_every;
@@ -422,6 +445,7 @@ typedef struct train_opts {
 static int read_train_config(llmrt_config *cfg, train_opts *o)
 {
     static const char *const schedules[] = {"cosine", "constant", NULL};
+    static const char *const ckpt_formats[] = {"auto", "sharded", NULL};
     int rc;
     if ((rc = llmrt_config_string(cfg, "data", "train", "",
                                   "training data: a .txt file (bytes) or an llm.c .bin file",
@@ -473,6 +497,10 @@ static int read_train_config(llmrt_config *cfg, train_opts *o)
                                &o->checkpoint_every)) ||
         (rc = llmrt_config_int(cfg, "train", "keep", 0, 0, 1000000,
                                "checkpoints to keep (0: all)", &o->keep)) ||
+        (rc = llmrt_config_choice(cfg, "train", "checkpoint_format", "auto", ckpt_formats,
+                                  "auto: one optimizer.safetensors when every rank holds "
+                                  "whole units (ddp), a shard per rank and index.json "
+                                  "otherwise; sharded: always shards", &o->ckpt_format)) ||
         (rc = llmrt_config_int(cfg, "train", "log_every", 10, 1, 1000000000L,
                                "steps between progress lines when stderr is not a terminal",
                                &o->log_every)) ||
@@ -522,13 +550,21 @@ typedef struct trainer {
     double best_val, last_val;
 } trainer;
 
-static int save_checkpoint(trainer *t, uint64_t step)
+/* A barrier that carries errors: every rank learns whether any rank failed. */
+static int agree(trainer *t, int rc, const char *what)
 {
-    if (llmrt_rt_rank(t->s.rt) != 0) return LLMRT_OK; /* ddp: replicas are identical */
-    llmrt_ckpt_txn *txn;
-    char *path = NULL, *cfg_path = NULL;
-    int rc = llmrt_ckpt_begin(&txn, t->o.out, step);
+    double v[1] = {rc ? 1.0 : 0.0};
+    int rc2 = llmrt_rt_allreduce_host(t->s.rt, v, 1, LLMRT_REDUCE_SUM);
     if (rc) return rc;
+    if (rc2) return rc2;
+    if (v[0] > 0)
+        return llmrt_error(LLMRT_ERR_COMM, "%s failed on %.0f other rank(s)", what, v[0]);
+    return LLMRT_OK;
+}
+
+/* config.ini and state.json, which every checkpoint has (rank 0). */
+static int write_common_files(trainer *t, llmrt_ckpt_txn *txn, uint64_t step)
+{
     llmrt_ckpt_state st;
     llmrt_ckpt_state_init(&st);
     st.step = step;
@@ -540,6 +576,27 @@ static int save_checkpoint(trainer *t, uint64_t step)
     st.elapsed_s = t->state.elapsed_s;
     st.best_val_loss = t->best_val;
     st.last_val_loss = t->last_val;
+    /* The effective configuration travels with the checkpoint, so eval and
+     * generate can rebuild the model from the directory alone. */
+    char *path = llmrt_ckpt_txn_path(txn, "config.ini");
+    int rc = path ? llmrt_config_write(t->s.cfg, path) : llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
+    free(path);
+    if (rc) return rc;
+    path = llmrt_ckpt_txn_path(txn, LLMRT_CKPT_STATE_FILE);
+    rc = path ? llmrt_ckpt_write_state(path, &st) : llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
+    free(path);
+    return rc;
+}
+
+/* Every rank holds whole units (ddp): rank 0 writes model.safetensors and
+ * optimizer.safetensors; the replicas are identical. */
+static int save_unsharded(trainer *t, uint64_t step)
+{
+    if (llmrt_rt_rank(t->s.rt) != 0) return LLMRT_OK;
+    llmrt_ckpt_txn *txn;
+    char *path = NULL;
+    int rc = llmrt_ckpt_begin(&txn, t->o.out, step);
+    if (rc) return rc;
     if (!(path = llmrt_ckpt_txn_path(txn, LLMRT_CKPT_MODEL_FILE)) ||
         (rc = llmrt_session_save_weights(&t->s, path)))
         goto fail;
@@ -548,24 +605,240 @@ static int save_checkpoint(trainer *t, uint64_t step)
         (rc = save_optimizer(&t->s, path)))
         goto fail;
     free(path);
-    /* The effective configuration travels with the checkpoint, so eval and
-     * generate can rebuild the model from the directory alone. */
-    if (!(cfg_path = llmrt_ckpt_txn_path(txn, "config.ini")) ||
-        (rc = llmrt_config_write(t->s.cfg, cfg_path)))
-        goto fail;
-    if (!(path = llmrt_ckpt_txn_path(txn, LLMRT_CKPT_STATE_FILE)) ||
-        (rc = llmrt_ckpt_write_state(path, &st)))
-        goto fail;
-    free(path);
-    free(cfg_path);
+    path = NULL;
+    if ((rc = write_common_files(t, txn, step))) goto fail;
     rc = llmrt_ckpt_commit(txn, NULL);
     if (!rc && t->o.keep > 0) rc = llmrt_ckpt_prune(t->o.out, (unsigned)t->o.keep);
     return rc;
 fail:
     if (!rc) rc = llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
     free(path);
-    free(cfg_path);
     llmrt_ckpt_abort(txn);
+    return rc;
+}
+
+/* This rank's slices of the fp32 parameters, m and v as one shard file
+ * (ckpt_shards.h). */
+static int write_shard(trainer *t, const char *path)
+{
+    const llmrt_model_layout *layout = llmrt_gpt_layout(t->s.model);
+    void *sctx;
+    const llmrt_strategy_vtable *st = llmrt_rt_strategy(t->s.rt, &sctx);
+    size_t nb = layout->n_units * LLMRT_CKPT_N_KINDS;
+    float **bufs = calloc(nb, sizeof *bufs);
+    llmrt_st_writer *w = NULL;
+    char key[320], value[64];
+    int rc = bufs ? llmrt_st_writer_new(&w) : llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
+    snprintf(value, sizeof value, "%d", llmrt_rt_rank(t->s.rt));
+    if (!rc) rc = llmrt_st_writer_metadata(w, "llmrt.rank", value);
+    snprintf(value, sizeof value, "%d", llmrt_rt_world_size(t->s.rt));
+    if (!rc) rc = llmrt_st_writer_metadata(w, "llmrt.world_size", value);
+    if (!rc)
+        rc = llmrt_st_writer_metadata(w, "llmrt.strategy",
+                                      llmrt_rt_component_name(t->s.rt, LLMRT_KIND_STRATEGY));
+    for (size_t u = 0; u < layout->n_units && !rc; u++) {
+        size_t begin, end;
+        if ((rc = st->shard_range(sctx, u, &begin, &end))) break;
+        snprintf(key, sizeof key, "llmrt.range.%s", layout->units[u].name);
+        snprintf(value, sizeof value, "%zu %zu", begin, end);
+        if ((rc = llmrt_st_writer_metadata(w, key, value))) break;
+        for (int k = 0; k < LLMRT_CKPT_N_KINDS && !rc; k++) {
+            float *b = bufs[u * LLMRT_CKPT_N_KINDS + (size_t)k] =
+                malloc((end > begin ? end - begin : 1) * sizeof(float));
+            if (!b) {
+                rc = llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
+                break;
+            }
+            uint64_t shape[1] = {end - begin};
+            snprintf(key, sizeof key, "%s.%s", llmrt_ckpt_kind_name((llmrt_state_kind)k),
+                     layout->units[u].name);
+            if (end > begin) rc = st->get_state(sctx, u, (llmrt_state_kind)k, b);
+            if (!rc) rc = llmrt_st_writer_add(w, key, LLMRT_ST_F32, 1, shape, b);
+        }
+    }
+    if (!rc) rc = llmrt_st_writer_write(w, path);
+    if (w) llmrt_st_writer_free(w);
+    if (bufs)
+        for (size_t i = 0; i < nb; i++) free(bufs[i]);
+    free(bufs);
+    return rc;
+}
+
+/* index.json from the layout and the ranges the shards in `dir` declare. */
+static int write_index(trainer *t, const char *dir, uint64_t step, const char *path)
+{
+    const llmrt_model_layout *layout = llmrt_gpt_layout(t->s.model);
+    llmrt_ckpt_index idx;
+    int rc = llmrt_ckpt_index_alloc(&idx, llmrt_rt_world_size(t->s.rt), layout->n_units);
+    if (rc) return rc;
+    idx.step = step;
+    if (!(idx.strategy = strdup(llmrt_rt_component_name(t->s.rt, LLMRT_KIND_STRATEGY))))
+        rc = llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
+    for (size_t u = 0; u < layout->n_units && !rc; u++) {
+        const llmrt_unit_desc *ud = &layout->units[u];
+        llmrt_ckpt_unit_info *ui = &idx.units[u];
+        ui->numel = ud->numel;
+        ui->n_tensors = ud->n_tensors;
+        if (!(ui->name = strdup(ud->name)) ||
+            !(ui->tensors = calloc(ud->n_tensors ? ud->n_tensors : 1, sizeof *ui->tensors))) {
+            rc = llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
+            break;
+        }
+        for (size_t k = 0; k < ud->n_tensors; k++) {
+            llmrt_ckpt_tensor_info *ti = &ui->tensors[k];
+            int64_t dims[2];
+            ti->ndim = llmrt_gpt_tensor_shape(&t->s.model_cfg, u, k, dims);
+            for (int d = 0; d < ti->ndim; d++) ti->shape[d] = (uint64_t)dims[d];
+            ti->offset = ud->tensors[k].offset;
+            ti->numel = ud->tensors[k].numel;
+            if (!(ti->name = strdup(ud->tensors[k].name))) {
+                rc = llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
+                break;
+            }
+        }
+    }
+    if (!rc) rc = llmrt_ckpt_index_collect_ranges(&idx, dir);
+    if (!rc) rc = llmrt_ckpt_index_write(path, &idx);
+    llmrt_ckpt_index_free(&idx);
+    return rc;
+}
+
+/* Every rank writes its shard into one temporary directory (named with a tag
+ * all ranks agreed on); rank 0 also writes the full weights, which every rank
+ * helps gather (pre_forward is collective for sharded strategies), and after
+ * a barrier the index and state, then commits. */
+static int save_sharded(trainer *t, uint64_t step, unsigned long tag)
+{
+    int rank = llmrt_rt_rank(t->s.rt), world = llmrt_rt_world_size(t->s.rt);
+    llmrt_ckpt_txn *txn = NULL;
+    host_units h = {0};
+    char file[96], *path = NULL;
+    int rc = llmrt_ckpt_begin_tagged(&txn, t->o.out, step, tag);
+    if ((rc = agree(t, rc, "creating the checkpoint directory"))) goto out;
+    rc = gather_params(&t->s, &h);
+    if (!rc && rank == 0) {
+        if (!(path = llmrt_ckpt_txn_path(txn, LLMRT_CKPT_MODEL_FILE)))
+            rc = llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
+        else rc = write_weights(&t->s, &h, path);
+        free(path);
+    }
+    host_units_free(&h);
+    llmrt_ckpt_shard_file(rank, world, file, sizeof file);
+    if (!rc && !(path = llmrt_ckpt_txn_path(txn, file)))
+        rc = llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
+    if (!rc) rc = write_shard(t, path);
+    free(path);
+    path = NULL;
+    if ((rc = agree(t, rc, "writing a checkpoint shard"))) goto out;
+    if (rank == 0) {
+        if (!(path = llmrt_ckpt_txn_path(txn, LLMRT_CKPT_INDEX_FILE)))
+            rc = llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
+        if (!rc) rc = write_index(t, llmrt_ckpt_txn_dir(txn), step, path);
+        free(path);
+        if (!rc) rc = write_common_files(t, txn, step);
+        if (!rc) {
+            rc = llmrt_ckpt_commit(txn, NULL);
+            txn = NULL;
+            if (!rc && t->o.keep > 0) rc = llmrt_ckpt_prune(t->o.out, (unsigned)t->o.keep);
+        }
+    }
+    rc = agree(t, rc, "committing the checkpoint");
+out:
+    if (txn) {
+        if (rc && rank == 0) llmrt_ckpt_abort(txn);
+        else llmrt_ckpt_release(txn);
+    }
+    return rc;
+}
+
+static int save_checkpoint(trainer *t, uint64_t step)
+{
+    /* Agree on the layout (shards when any rank holds part of a unit) and on
+     * a tag for the shared temporary directory (rank 0's process id). */
+    const llmrt_model_layout *layout = llmrt_gpt_layout(t->s.model);
+    void *sctx;
+    const llmrt_strategy_vtable *st = llmrt_rt_strategy(t->s.rt, &sctx);
+    double v[2] = {llmrt_rt_rank(t->s.rt) == 0 ? (double)getpid() : 0.0, 0.0};
+    for (size_t u = 0; u < layout->n_units; u++) {
+        size_t begin, end;
+        int rc = st->shard_range(sctx, u, &begin, &end);
+        if (rc) return rc;
+        if (begin != 0 || end != layout->units[u].numel) v[1] = 1.0;
+    }
+    int rc = llmrt_rt_allreduce_host(t->s.rt, v, 2, LLMRT_REDUCE_SUM);
+    if (rc) return rc;
+    if (v[1] > 0 || !strcmp(t->o.ckpt_format, "sharded"))
+        return save_sharded(t, step, (unsigned long)v[0]);
+    return save_unsharded(t, step);
+}
+
+/* A sharded checkpoint: each rank reads its own slice when the world size
+ * and ranges are those of the run that wrote it; otherwise every rank
+ * re-assembles full unit vectors from all shards and takes its new slice. */
+static int load_sharded(trainer *t, const char *dir)
+{
+    const llmrt_model_layout *layout = llmrt_gpt_layout(t->s.model);
+    void *sctx;
+    const llmrt_strategy_vtable *st = llmrt_rt_strategy(t->s.rt, &sctx);
+    int rank = llmrt_rt_rank(t->s.rt), world = llmrt_rt_world_size(t->s.rt);
+    llmrt_ckpt_index idx;
+    llmrt_ckpt_shards *sh = NULL;
+    char *path = llmrt_path_join(dir, LLMRT_CKPT_INDEX_FILE);
+    int rc = path ? llmrt_ckpt_index_read(path, &idx) : llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
+    if (rc) {
+        free(path);
+        return rc;
+    }
+    if (idx.n_units != layout->n_units) rc = 1;
+    for (size_t u = 0; u < layout->n_units && !rc; u++)
+        if (strcmp(idx.units[u].name, layout->units[u].name) ||
+            idx.units[u].numel != layout->units[u].numel)
+            rc = 1;
+    if (rc) {
+        rc = llmrt_error(LLMRT_ERR_FORMAT, "%s: its units do not match this model (layers=%d, "
+                         "dim=%d); is [model] the one the checkpoint was trained with?", path,
+                         t->s.model_cfg.layers, t->s.model_cfg.dim);
+        goto out;
+    }
+    /* Same world size and ranges on every rank: each reads its own slice. */
+    double mismatch[1] = {idx.world_size != world};
+    for (size_t u = 0; u < layout->n_units && !mismatch[0]; u++) {
+        size_t begin, end;
+        if ((rc = st->shard_range(sctx, u, &begin, &end))) goto out;
+        const size_t *rg = LLMRT_CKPT_RANGE(&idx, rank, u);
+        if (rg[0] != begin || rg[1] != end) mismatch[0] = 1;
+    }
+    if ((rc = llmrt_rt_allreduce_host(t->s.rt, mismatch, 1, LLMRT_REDUCE_SUM)) ||
+        (rc = llmrt_ckpt_shards_open(&sh, dir, &idx)))
+        goto out;
+    if (mismatch[0] > 0)
+        llmrt_log(LLMRT_LOG_INFO, "core", "%s: written by %d ranks of %s, re-sharded for %d "
+                  "ranks of %s", dir, idx.world_size, idx.strategy, world,
+                  llmrt_rt_component_name(t->s.rt, LLMRT_KIND_STRATEGY));
+    for (size_t u = 0; u < layout->n_units && !rc; u++) {
+        const size_t *rg = LLMRT_CKPT_RANGE(&idx, rank, u);
+        size_t n = mismatch[0] > 0 ? layout->units[u].numel : rg[1] - rg[0];
+        float *buf = malloc((n ? n : 1) * sizeof *buf);
+        if (!buf) {
+            rc = llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
+            break;
+        }
+        for (int k = 0; k < LLMRT_CKPT_N_KINDS && !rc; k++) {
+            llmrt_state_kind kind = (llmrt_state_kind)k;
+            if (mismatch[0] > 0) {
+                if (!(rc = llmrt_ckpt_shards_read_full(sh, u, kind, buf)))
+                    rc = set_unit_state(&t->s, u, kind, buf);
+            } else if (n > 0) {
+                if (!(rc = llmrt_ckpt_shards_read_slice(sh, rank, u, kind, buf)))
+                    rc = st->set_state(sctx, u, kind, buf);
+            }
+        }
+        free(buf);
+    }
+out:
+    llmrt_ckpt_shards_close(sh);
+    llmrt_ckpt_index_free(&idx);
+    free(path);
     return rc;
 }
 
@@ -576,21 +849,32 @@ static int resume_from(trainer *t, const char *dir, uint64_t *start_step)
     char path[4096];
     int rc = llmrt_ckpt_load_state(dir, &st);
     if (rc) return rc;
-    if (st.world_size != (uint32_t)llmrt_rt_world_size(t->s.rt)) {
-        rc = llmrt_error(LLMRT_ERR_UNSUPPORTED, "%s: written by %u ranks, this run has %d "
-                         "(re-sharding on load is not supported yet)", dir, st.world_size,
-                         llmrt_rt_world_size(t->s.rt));
-        llmrt_ckpt_state_free(&st);
-        return rc;
-    }
-    snprintf(path, sizeof path, "%s/%s", dir, LLMRT_CKPT_MODEL_FILE);
-    if (!(rc = llmrt_session_load_weights(&t->s, path))) {
-        snprintf(path, sizeof path, "%s/%s", dir, LLMRT_CKPT_OPTIMIZER_FILE);
-        rc = load_optimizer(&t->s, path);
+    int world = llmrt_rt_world_size(t->s.rt);
+    snprintf(path, sizeof path, "%s/%s", dir, LLMRT_CKPT_INDEX_FILE);
+    struct stat sb;
+    if (stat(path, &sb) == 0) {
+        rc = load_sharded(t, dir);
+    } else {
+        snprintf(path, sizeof path, "%s/%s", dir, LLMRT_CKPT_MODEL_FILE);
+        if (!(rc = llmrt_session_load_weights(&t->s, path))) {
+            snprintf(path, sizeof path, "%s/%s", dir, LLMRT_CKPT_OPTIMIZER_FILE);
+            rc = load_optimizer(&t->s, path);
+        }
     }
     if (!rc) {
+        uint64_t position = st.data_position;
+        if (st.world_size != (uint32_t)world && st.world_size > 0) {
+            /* The same number of batches consumed in all, spread over the new
+             * ranks; the order of the data is not continued exactly. */
+            position = st.data_position * st.world_size / (uint64_t)world;
+            if (llmrt_rt_rank(t->s.rt) == 0)
+                llmrt_log(LLMRT_LOG_WARN, "core", "%s: written by %u ranks, resumed on %d: "
+                          "data position %llu per rank becomes %llu (the batch order is not "
+                          "continued exactly)", dir, st.world_size, world,
+                          (unsigned long long)st.data_position, (unsigned long long)position);
+        }
         memcpy(t->rng.s, st.rng, sizeof st.rng);
-        llmrt_batcher_seek(t->batcher, st.data_position);
+        llmrt_batcher_seek(t->batcher, position);
         t->state.tokens_seen = st.tokens_seen;
         t->state.elapsed_s = st.elapsed_s;
         t->best_val = st.best_val_loss;
@@ -656,27 +940,48 @@ static void trainer_free(trainer *t)
     llmrt_session_close(&t->s);
 }
 
-/* Memory: what the strategy and the model predict against what the runtime
- * counted, per category. */
-static void report_memory(trainer *t, FILE *out)
+/* Memory: what the strategy and the model predict (plan.c, as `llmrt plan`)
+ * against what the runtime counted (peaks), per category. */
+static int memory_plan(trainer *t, size_t plan[LLMRT_MEM_CATEGORY_COUNT])
 {
-    size_t plan[LLMRT_MEM_CATEGORY_COUNT] = {0};
     void *sctx;
     const llmrt_strategy_vtable *st = llmrt_rt_strategy(t->s.rt, &sctx);
     (void)sctx;
-    if (st->plan(llmrt_host_api_get(), NULL, llmrt_gpt_layout(t->s.model),
-                 llmrt_rt_world_size(t->s.rt), llmrt_rt_rank(t->s.rt), plan))
-        return;
-    plan[LLMRT_MEM_ACTIVATIONS] =
-        llmrt_gpt_activation_bytes(&t->s.model_cfg, t->s.batch, t->s.context);
-    static const char *const names[] = {"params", "grads", "optimizer", "activations", "comm",
-                                        "other"};
+    return llmrt_plan_component(t->s.cfg, st,
+                                llmrt_rt_component_name(t->s.rt, LLMRT_KIND_STRATEGY),
+                                llmrt_gpt_layout(t->s.model), &t->s.model_cfg,
+                                llmrt_rt_world_size(t->s.rt), llmrt_rt_rank(t->s.rt),
+                                t->s.batch, t->s.context, plan);
+}
+
+/* Every rank prints one line of exact byte counts, measured then predicted:
+ *   llmrt: memory rank 0/1 bytes measured params=N grads=N ... predicted params=N ...
+ * and rank 0 a summary in MiB. */
+static void report_memory(trainer *t, FILE *out)
+{
+    size_t plan[LLMRT_MEM_CATEGORY_COUNT] = {0};
+    int have_plan = memory_plan(t, plan) == LLMRT_OK;
+    char line[1024];
+    int n = snprintf(line, sizeof line, "llmrt: memory rank %d/%d bytes measured",
+                     llmrt_rt_rank(t->s.rt), llmrt_rt_world_size(t->s.rt));
+    for (int c = 0; c < LLMRT_MEM_CATEGORY_COUNT && n < (int)sizeof line; c++)
+        n += snprintf(line + n, sizeof line - (size_t)n, " %s=%zu", llmrt_plan_category_names[c],
+                      llmrt_rt_mem_peak(t->s.rt, (llmrt_mem_category)c));
+    if (have_plan) {
+        n += snprintf(line + n, sizeof line - (size_t)n, " predicted");
+        for (int c = 0; c < LLMRT_MEM_CATEGORY_COUNT && n < (int)sizeof line; c++)
+            n += snprintf(line + n, sizeof line - (size_t)n, " %s=%zu",
+                          llmrt_plan_category_names[c], plan[c]);
+    }
+    fprintf(out, "%s\n", line);
+    if (llmrt_rt_rank(t->s.rt) != 0 || !have_plan) return;
     size_t total_plan = 0, total_peak = 0;
-    fprintf(out, "memory per rank (MiB):");
+    fprintf(out, "memory per rank (MiB, measured/predicted):");
     for (int c = 0; c < LLMRT_MEM_CATEGORY_COUNT; c++) {
         size_t peak = llmrt_rt_mem_peak(t->s.rt, (llmrt_mem_category)c);
         if (!plan[c] && !peak) continue;
-        fprintf(out, " %s %.1f/%.1f", names[c], peak / 1048576.0, plan[c] / 1048576.0);
+        fprintf(out, " %s %.1f/%.1f", llmrt_plan_category_names[c], peak / 1048576.0,
+                plan[c] / 1048576.0);
         total_plan += plan[c];
         total_peak += peak;
     }
@@ -706,6 +1011,17 @@ static int write_run_info(trainer *t, const llmrt_compute_caps *caps, int world,
     llmrt_run_info_num(ri, "tokens_per_step", tokens_per_step);
     llmrt_run_info_num(ri, "flops_per_token", flops_per_token);
     llmrt_run_info_str(ri, "flops_formula", "6N + 12*L*T*C (PaLM appendix B)");
+    /* Rank 0's memory by category in bytes: peaks so far (at the end of the
+     * run, the run's peaks) and the plan (docs/memory.md). */
+    size_t plan[LLMRT_MEM_CATEGORY_COUNT];
+    int have_plan = memory_plan(t, plan) == LLMRT_OK;
+    for (int c = 0; c < LLMRT_MEM_CATEGORY_COUNT; c++) {
+        char key[64];
+        snprintf(key, sizeof key, "memory_measured_%s", llmrt_plan_category_names[c]);
+        llmrt_run_info_int(ri, key, (long long)llmrt_rt_mem_peak(t->s.rt, (llmrt_mem_category)c));
+        snprintf(key, sizeof key, "memory_predicted_%s", llmrt_plan_category_names[c]);
+        if (have_plan) llmrt_run_info_int(ri, key, (long long)plan[c]);
+    }
     char *path = malloc(strlen(t->o.out) + sizeof "/" LLMRT_RUN_INFO_FILE);
     if (!path) rc = llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
     else {
@@ -841,8 +1157,9 @@ int llmrt_train_run(llmrt_config *cfg)
         if (!isnan(t.last_val))
             fprintf(stderr, "llmrt: done: val loss %.4f (best %.4f); checkpoints in %s\n",
                     t.last_val, t.best_val, t.o.out);
-        report_memory(&t, stderr);
+        rc = write_run_info(&t, caps, world, tokens_per_step, flops_per_token);
     }
+    report_memory(&t, stderr);
 out:
     trainer_free(&t);
     return rc;

@@ -20,6 +20,9 @@ typedef struct llmrt_session {
     int batch, context; /* what the model's activations were sized for */
 } llmrt_session;
 
+/* Read (and declare) the [model] keys into *mc and check them. */
+int llmrt_read_model_config(llmrt_config *cfg, llmrt_gpt_config *mc);
+
 /* Read [model] and [runtime], create the runtime and a model with
  * activations for `batch` sequences of `context` tokens (0: [model] context),
  * and attach it to the strategy. Parameters are zero until loaded. */

@@ -1,9 +1,19 @@
 /* ddp.c — distributed data parallel: every rank holds the full parameters,
  * gradients and AdamW state; gradients are averaged with one allreduce per
- * unit, launched asynchronously as soon as the unit's backward of the last
- * micro-batch is done, so communication overlaps the rest of the backward.
+ * bucket, launched asynchronously as soon as the backward of the last
+ * micro-batch has finished every unit of the bucket, so communication
+ * overlaps the rest of the backward; the allreduces are waited in
+ * grad_norm_sq/optimizer_step.
+ *
+ * Buckets ([ddp] bucket_bytes, default 25 MiB): units finish their backward
+ * last to first, so a bucket is a run of consecutive units, taken from the
+ * last unit down, whose gradients (contiguous in the flat buffer) total at
+ * least bucket_bytes, or a single unit that is bigger; the remainder at unit
+ * 0 forms the last bucket.
+ *
  * At world size 1 the allreduce is the local identity and ddp is a plain
  * single-process optimizer over the same hooks. */
+#include <limits.h>
 #include <string.h>
 
 #include "shard.h"
@@ -14,7 +24,12 @@ typedef struct ddp_ctx {
     const llmrt_model_layout *layout;
     size_t *offsets;           /* unit u starts at offsets[u] in each flat buffer */
     float *params, *grads, *m, *v;
-    llmrt_work **pending;      /* one in-flight allreduce per unit, or NULL */
+    size_t n_buckets;
+    size_t *bucket_of;         /* unit -> bucket */
+    size_t *bucket_lo;         /* bucket b holds units [bucket_lo[b], bucket_hi[b]] */
+    size_t *bucket_hi;
+    size_t *remaining;         /* units of the bucket whose backward is not final yet */
+    llmrt_work **pending;      /* one in-flight allreduce per bucket, or NULL */
     int last_micro;            /* the current micro-batch is the step's last */
 } ddp_ctx;
 
@@ -40,13 +55,17 @@ static void ddp_destroy(void *vctx)
     if (!c) return;
     const llmrt_strategy_services *s = c->svc;
     if (c->pending)
-        for (size_t u = 0; u < c->layout->n_units; u++)
-            if (c->pending[u]) s->work_wait(s->rt, c->pending[u]);
+        for (size_t b = 0; b < c->n_buckets; b++)
+            if (c->pending[b]) s->work_wait(s->rt, c->pending[b]);
     s->free(s->rt, c->params);
     s->free(s->rt, c->grads);
     s->free(s->rt, c->m);
     s->free(s->rt, c->v);
     c->host->host_free(c->pending);
+    c->host->host_free(c->bucket_of);
+    c->host->host_free(c->bucket_lo);
+    c->host->host_free(c->bucket_hi);
+    c->host->host_free(c->remaining);
     c->host->host_free(c->offsets);
     c->host->host_free(c);
 }
@@ -55,7 +74,12 @@ static int ddp_create(const llmrt_host_api *host, llmrt_params *params,
                       const llmrt_strategy_services *svc, const llmrt_model_layout *layout,
                       void **out)
 {
-    (void)params;
+    long bucket_bytes;
+    int rc = llmrt_shard_param_int(host, params, "bucket_bytes", 25L << 20, 1, LONG_MAX,
+                                   "gradient bytes per allreduce (a bucket of consecutive "
+                                   "units, launched when all of them are final)",
+                                   &bucket_bytes);
+    if (rc) return rc;
     if (layout->param_type != LLMRT_DTYPE_F32 || layout->grad_type != LLMRT_DTYPE_F32)
         return host->error(LLMRT_ERR_UNSUPPORTED,
                            "ddp: only fp32 parameters and gradients are supported so far");
@@ -65,11 +89,31 @@ static int ddp_create(const llmrt_host_api *host, llmrt_params *params,
     c->host = host;
     c->svc = svc;
     c->layout = layout;
-    int rc = LLMRT_ERR_NOMEM;
+    rc = LLMRT_ERR_NOMEM;
+    size_t n = layout->n_units, na = n ? n : 1;
     c->offsets = llmrt_shard_unit_offsets(host, layout);
-    c->pending = host->host_alloc(layout->n_units * sizeof *c->pending, LLMRT_MEM_OTHER);
-    if (!c->offsets || !c->pending) goto fail;
-    memset(c->pending, 0, layout->n_units * sizeof *c->pending);
+    c->pending = host->host_alloc(na * sizeof *c->pending, LLMRT_MEM_OTHER);
+    c->bucket_of = host->host_alloc(na * sizeof *c->bucket_of, LLMRT_MEM_OTHER);
+    c->bucket_lo = host->host_alloc(na * sizeof *c->bucket_lo, LLMRT_MEM_OTHER);
+    c->bucket_hi = host->host_alloc(na * sizeof *c->bucket_hi, LLMRT_MEM_OTHER);
+    c->remaining = host->host_alloc(na * sizeof *c->remaining, LLMRT_MEM_OTHER);
+    if (!c->offsets || !c->pending || !c->bucket_of || !c->bucket_lo || !c->bucket_hi ||
+        !c->remaining)
+        goto fail;
+    memset(c->pending, 0, na * sizeof *c->pending);
+    /* Buckets from the last unit down (the order the backward finishes). */
+    size_t acc = 0;
+    for (size_t u = n; u-- > 0;) {
+        if (acc == 0) c->bucket_hi[c->n_buckets] = u;
+        c->bucket_of[u] = c->n_buckets;
+        acc += (c->offsets[u + 1] - c->offsets[u]) * sizeof(float);
+        if (acc >= (size_t)bucket_bytes || u == 0) {
+            c->bucket_lo[c->n_buckets++] = u;
+            acc = 0;
+        }
+    }
+    for (size_t b = 0; b < c->n_buckets; b++)
+        c->remaining[b] = c->bucket_hi[b] - c->bucket_lo[b] + 1;
     size_t bytes = c->offsets[layout->n_units] * sizeof(float);
     if ((rc = svc->alloc(svc->rt, LLMRT_MEM_PARAMS, bytes, (void **)&c->params)) ||
         (rc = svc->alloc(svc->rt, LLMRT_MEM_GRADS, bytes, (void **)&c->grads)) ||
@@ -160,24 +204,44 @@ static int ddp_pre_backward(void *vctx, size_t unit, void **params, void **grads
     return LLMRT_OK;
 }
 
-/* Gradient accumulation communicates only after the last micro-batch. */
+/* Gradient accumulation communicates only after the last micro-batch; a
+ * bucket's allreduce starts when the last of its units is final. */
 static int ddp_post_backward(void *vctx, size_t unit)
 {
     ddp_ctx *c = vctx;
     if (!c->last_micro) return LLMRT_OK;
+    if (unit >= c->layout->n_units)
+        return c->host->error(LLMRT_ERR_INVALID, "ddp: unit %zu out of range", unit);
+    size_t b = c->bucket_of[unit];
+    if (c->remaining[b] == 0)
+        return c->host->error(LLMRT_ERR_INTERNAL, "ddp: unit %zu finished its backward twice "
+                              "in one step", unit);
+    if (--c->remaining[b] > 0) return LLMRT_OK;
     const llmrt_strategy_services *s = c->svc;
-    float *g = c->grads + c->offsets[unit];
-    return s->allreduce(s->rt, g, g, c->layout->units[unit].numel, LLMRT_DTYPE_F32,
-                        LLMRT_REDUCE_AVG, &c->pending[unit]);
+    float *g = c->grads + c->offsets[c->bucket_lo[b]];
+    size_t count = c->offsets[c->bucket_hi[b] + 1] - c->offsets[c->bucket_lo[b]];
+    return s->allreduce(s->rt, g, g, count, LLMRT_DTYPE_F32, LLMRT_REDUCE_AVG, &c->pending[b]);
 }
 
+/* Wait for every bucket's allreduce; a bucket some unit of which never ran
+ * its backward this step (not the case in core/gpt.c) is reduced now. */
 static int wait_pending(ddp_ctx *c)
 {
     int first = LLMRT_OK;
-    for (size_t u = 0; u < c->layout->n_units; u++) {
-        if (!c->pending[u]) continue;
-        int rc = c->svc->work_wait(c->svc->rt, c->pending[u]);
-        c->pending[u] = NULL;
+    for (size_t b = 0; b < c->n_buckets; b++) {
+        size_t units = c->bucket_hi[b] - c->bucket_lo[b] + 1;
+        if (c->remaining[b] > 0 && c->remaining[b] < units) {
+            const llmrt_strategy_services *s = c->svc;
+            float *g = c->grads + c->offsets[c->bucket_lo[b]];
+            size_t count = c->offsets[c->bucket_hi[b] + 1] - c->offsets[c->bucket_lo[b]];
+            int rc = s->allreduce(s->rt, g, g, count, LLMRT_DTYPE_F32, LLMRT_REDUCE_AVG,
+                                  &c->pending[b]);
+            if (rc && !first) first = rc;
+        }
+        c->remaining[b] = units;
+        if (!c->pending[b]) continue;
+        int rc = c->svc->work_wait(c->svc->rt, c->pending[b]);
+        c->pending[b] = NULL;
         if (rc && !first) first = rc;
     }
     return first;

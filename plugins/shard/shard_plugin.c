@@ -11,14 +11,40 @@ size_t *llmrt_shard_unit_offsets(const llmrt_host_api *host, const llmrt_model_l
     return off;
 }
 
-static const llmrt_component shard_components[] = {{
-    .struct_size = sizeof(llmrt_component),
-    .kind = LLMRT_KIND_STRATEGY,
-    .name = "ddp",
-    .description = "data parallel: full replica per rank, gradients allreduced per unit",
-    .probe = NULL,
-    .vtable = &llmrt_shard_ddp_vtable,
-}};
+int llmrt_shard_param_int(const llmrt_host_api *host, llmrt_params *params, const char *key,
+                          long def, long min, long max, const char *help, long *out)
+{
+    if (params) return host->param_int(params, key, def, min, max, help, out);
+    *out = def;
+    return LLMRT_OK;
+}
+
+static const llmrt_component shard_components[] = {
+    {
+        .struct_size = sizeof(llmrt_component),
+        .kind = LLMRT_KIND_STRATEGY,
+        .name = "ddp",
+        .description = "data parallel: full replica per rank, gradients allreduced in buckets",
+        .probe = NULL,
+        .vtable = &llmrt_shard_ddp_vtable,
+    },
+    {
+        .struct_size = sizeof(llmrt_component),
+        .kind = LLMRT_KIND_STRATEGY,
+        .name = "zero",
+        .description = "ZeRO stage 1, 2 or 3: optimizer state, gradients, parameters sharded",
+        .probe = NULL,
+        .vtable = &llmrt_shard_zero_vtable,
+    },
+    {
+        .struct_size = sizeof(llmrt_component),
+        .kind = LLMRT_KIND_STRATEGY,
+        .name = "fsdp",
+        .description = "fully sharded data parallel: full, grad_op or hybrid sharding per unit",
+        .probe = NULL,
+        .vtable = &llmrt_shard_fsdp_vtable,
+    },
+};
 
 LLMRT_PLUGIN_EXPORT const llmrt_plugin llmrt_plugin_v1 = {
     LLMRT_PLUGIN_HEADER(LLMRT_KIND_STRATEGY, "shard", "0.1.0"),

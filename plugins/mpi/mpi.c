@@ -1,0 +1,845 @@
+/* mpi.c — the `mpi` collective: ranks and transport from MPI (Open MPI).
+ *
+ * Works under mpirun (or any launcher Open MPI supports) and in a plain
+ * single-process start (singleton MPI_Init). Every context owns a duplicate
+ * of its communicator with MPI_ERRORS_RETURN, so an MPI error becomes an
+ * llmrt status whose message carries MPI_Error_string and the rank.
+ *
+ * Blocking calls are the blocking MPI collectives (MPI_Allreduce, ...), so
+ * their speed is MPI's own; asynchronous calls are the MPI-3 nonblocking ones
+ * (MPI_Iallreduce, ...) behind a work handle. avg is sum followed by a
+ * division by the world size, done when the call completes (in work_test or
+ * work_wait for asynchronous calls). Counts above [mpi] max_count (default
+ * INT_MAX, MPI's int counts) are cut into chunks. F16 and BF16 are reduced
+ * with user-defined MPI_Ops that combine two values in fp32 and round the
+ * result to nearest-even. docs/mpi.md has the details. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <mpi.h>
+
+#include <llmrt/llmrt.h>
+
+#define COMPONENT "mpi"
+
+typedef struct mpi_ctx {
+    const llmrt_host_api *host;
+    MPI_Comm comm;
+    MPI_Comm shutdown_comm; /* root contexts: only for the shutdown barrier */
+    int rank, size, local_rank, local_size;
+    int host_addressable;
+    int is_root;     /* made by create(), not split() */
+    size_t max_count; /* elements per MPI call */
+    double timeout_s; /* init->timeout_s: also bounds the shutdown barrier */
+} mpi_ctx;
+
+struct llmrt_work {
+    const char *op;
+    size_t count;
+    llmrt_dtype dtype;
+    MPI_Request *reqs;
+    int n_reqs, cap_reqs;
+    int done, status;
+    char msg[512];
+    /* What completion still has to do. */
+    void *avg_buf;        /* divide avg_n elements by the world size */
+    size_t avg_n;
+    void *copy_dst, *tmp; /* copy tmp (copy_bytes) to copy_dst, then free tmp */
+    size_t copy_bytes;
+};
+
+/* --- process-wide MPI state --------------------------------------------- */
+
+static int g_we_initialised;  /* this plugin called MPI_Init_thread */
+static int g_root_contexts;   /* live contexts made by create() */
+static int g_types_ready;
+static MPI_Datatype g_f16, g_bf16;
+static MPI_Op g_half_op[3];   /* sum, max, min over g_f16 / g_bf16 */
+
+static const char *dtype_name(llmrt_dtype t)
+{
+    static const char *const names[] = {"f32", "f16", "bf16", "i8", "i32", "u16", "u8", "f64"};
+    return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "?";
+}
+
+/* --- 16-bit floats, reduced in fp32 -------------------------------------- */
+
+static float f32_from_bits(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static uint32_t bits_from_f32(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static float bf16_to_f32(uint16_t h) { return f32_from_bits((uint32_t)h << 16); }
+
+static uint16_t f32_to_bf16(float f)
+{
+    uint32_t u = bits_from_f32(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
+    u += 0x7fffu + ((u >> 16) & 1u); /* round to nearest, ties to even */
+    return (uint16_t)(u >> 16);
+}
+
+static float f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
+    if (exp == 0x1f) return f32_from_bits(sign | 0x7f800000u | (man << 13));
+    if (exp == 0) { /* zero or subnormal: man * 2^-24 */
+        float f = (float)man * 5.9604644775390625e-8f;
+        return sign ? -f : f;
+    }
+    return f32_from_bits(sign | ((exp + 112u) << 23) | (man << 13));
+}
+
+static uint16_t f32_to_f16(float f)
+{
+    uint32_t u = bits_from_f32(f), sign = (u >> 16) & 0x8000u, a = u & 0x7fffffffu;
+    if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00u);      /* NaN */
+    if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);     /* rounds to infinity */
+    if (a < 0x38800000u) {                                        /* subnormal or zero */
+        /* a * 2^24 rounded to nearest-even by the FPU's default mode. */
+        float m = f32_from_bits(a) * 16777216.0f;
+        return (uint16_t)(sign | (uint32_t)nearbyintf(m));
+    }
+    uint32_t r = a + 0xfffu + ((a >> 13) & 1u) - (112u << 23);
+    return (uint16_t)(sign | (r >> 13));
+}
+
+static float half_get(const void *p, size_t i, int bf)
+{
+    uint16_t h;
+    memcpy(&h, (const char *)p + 2 * i, 2);
+    return bf ? bf16_to_f32(h) : f16_to_f32(h);
+}
+
+static void half_put(void *p, size_t i, float f, int bf)
+{
+    uint16_t h = bf ? f32_to_bf16(f) : f32_to_f16(f);
+    memcpy((char *)p + 2 * i, &h, 2);
+}
+
+static void half_reduce(void *in, void *inout, int *len, MPI_Datatype *type, int which)
+{
+    int bf = *type == g_bf16;
+    for (int i = 0; i < *len; i++) {
+        float a = half_get(in, (size_t)i, bf), b = half_get(inout, (size_t)i, bf), r;
+        if (which == 0) r = a + b;
+        else if (which == 1) r = isnan(a) || a > b ? a : b;
+        else r = isnan(a) || a < b ? a : b;
+        half_put(inout, (size_t)i, r, bf);
+    }
+}
+
+static void half_sum(void *in, void *inout, int *len, MPI_Datatype *type)
+{
+    half_reduce(in, inout, len, type, 0);
+}
+static void half_max(void *in, void *inout, int *len, MPI_Datatype *type)
+{
+    half_reduce(in, inout, len, type, 1);
+}
+static void half_min(void *in, void *inout, int *len, MPI_Datatype *type)
+{
+    half_reduce(in, inout, len, type, 2);
+}
+
+/* --- errors -------------------------------------------------------------- */
+
+static int mpi_err(mpi_ctx *c, int err, const char *call, const char *op, size_t count,
+                   llmrt_dtype dtype)
+{
+    char s[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    if (MPI_Error_string(err, s, &len) != MPI_SUCCESS) snprintf(s, sizeof s, "error %d", err);
+    return c->host->error(LLMRT_ERR_COMM, "mpi: rank %d of %d: %s (%s of %zu %s) failed: %s",
+                          c->rank, c->size, call, op, count, dtype_name(dtype), s);
+}
+
+/* --- datatypes ----------------------------------------------------------- */
+
+static MPI_Datatype mpi_type(llmrt_dtype t)
+{
+    switch (t) {
+    case LLMRT_DTYPE_F32: return MPI_FLOAT;
+    case LLMRT_DTYPE_F64: return MPI_DOUBLE;
+    case LLMRT_DTYPE_I32: return MPI_INT32_T;
+    case LLMRT_DTYPE_I8: return MPI_INT8_T;
+    case LLMRT_DTYPE_U8: return MPI_UINT8_T;
+    case LLMRT_DTYPE_U16: return MPI_UINT16_T;
+    case LLMRT_DTYPE_F16: return g_f16;
+    case LLMRT_DTYPE_BF16: return g_bf16;
+    default: return MPI_DATATYPE_NULL;
+    }
+}
+
+#define REDUCE_DTYPES                                                                        \
+    ((1u << LLMRT_DTYPE_F32) | (1u << LLMRT_DTYPE_F64) | (1u << LLMRT_DTYPE_I32) |            \
+     (1u << LLMRT_DTYPE_F16) | (1u << LLMRT_DTYPE_BF16))
+
+static int check_dtype(mpi_ctx *c, const char *op, llmrt_dtype t, int reduce)
+{
+    if (llmrt_dtype_size(t) == 0 || (unsigned)t >= LLMRT_DTYPE_COUNT_V1)
+        return c->host->error(LLMRT_ERR_INVALID, "mpi: %s: unknown dtype %d", op, (int)t);
+    if (reduce && !(REDUCE_DTYPES & (1u << t)))
+        return c->host->error(LLMRT_ERR_UNSUPPORTED, "mpi: %s cannot reduce dtype %s (accepted: "
+                              "f32, f64, i32, f16, bf16)", op, dtype_name(t));
+    return LLMRT_OK;
+}
+
+static int mpi_reduce_op(mpi_ctx *c, const char *what, llmrt_dtype t, llmrt_reduce_op op,
+                         MPI_Op *out)
+{
+    int half = t == LLMRT_DTYPE_F16 || t == LLMRT_DTYPE_BF16;
+    switch (op) {
+    case LLMRT_REDUCE_SUM:
+    case LLMRT_REDUCE_AVG: *out = half ? g_half_op[0] : MPI_SUM; return LLMRT_OK;
+    case LLMRT_REDUCE_MAX: *out = half ? g_half_op[1] : MPI_MAX; return LLMRT_OK;
+    case LLMRT_REDUCE_MIN: *out = half ? g_half_op[2] : MPI_MIN; return LLMRT_OK;
+    default:
+        return c->host->error(LLMRT_ERR_INVALID, "mpi: %s: unknown reduce op %d (accepted: "
+                              "sum, avg, max, min)", what, (int)op);
+    }
+}
+
+static int init_types(mpi_ctx *c)
+{
+    if (g_types_ready) return LLMRT_OK;
+    int e;
+    if ((e = MPI_Type_contiguous(2, MPI_BYTE, &g_f16)) || (e = MPI_Type_commit(&g_f16)) ||
+        (e = MPI_Type_contiguous(2, MPI_BYTE, &g_bf16)) || (e = MPI_Type_commit(&g_bf16)) ||
+        (e = MPI_Op_create(half_sum, 1, &g_half_op[0])) ||
+        (e = MPI_Op_create(half_max, 1, &g_half_op[1])) ||
+        (e = MPI_Op_create(half_min, 1, &g_half_op[2])))
+        return mpi_err(c, e, "MPI_Type_contiguous/MPI_Op_create", "create", 0, LLMRT_DTYPE_F16);
+    g_types_ready = 1;
+    return LLMRT_OK;
+}
+
+static void free_types(void)
+{
+    if (!g_types_ready) return;
+    for (int i = 0; i < 3; i++) MPI_Op_free(&g_half_op[i]);
+    MPI_Type_free(&g_f16);
+    MPI_Type_free(&g_bf16);
+    g_types_ready = 0;
+}
+
+/* --- contexts ------------------------------------------------------------ */
+
+/* The core opens plugins RTLD_LOCAL, which leaves libmpi's symbols invisible
+ * to the components Open MPI itself dlopens (mca_*.so), and MPI_Init then
+ * fails. Promote the libmpi this plugin is linked against to RTLD_GLOBAL. */
+static void promote_libmpi(mpi_ctx *c)
+{
+    Dl_info info;
+    void *h = NULL;
+    if (dladdr((void *)(uintptr_t)&MPI_Init, &info) && info.dli_fname)
+        h = dlopen(info.dli_fname, RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD);
+    if (!h) h = dlopen("libmpi.so.40", RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD);
+    if (!h)
+        c->host->log(LLMRT_LOG_WARN, COMPONENT, "could not make libmpi global (%s); Open MPI "
+                     "components may fail to load", dlerror());
+    /* The handle is kept: libmpi stays loaded for the process anyway. */
+}
+
+/* Ranks, local ranks and the error handler of a new context over `comm`
+ * (which the context now owns). */
+static int setup_comm(mpi_ctx *c, MPI_Comm comm)
+{
+    int e;
+    MPI_Comm local;
+    c->comm = comm;
+    if ((e = MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN)) ||
+        (e = MPI_Comm_rank(comm, &c->rank)) || (e = MPI_Comm_size(comm, &c->size)))
+        return mpi_err(c, e, "MPI_Comm_rank", "create", 0, LLMRT_DTYPE_F32);
+    if ((e = MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &local)))
+        return mpi_err(c, e, "MPI_Comm_split_type", "create", 0, LLMRT_DTYPE_F32);
+    e = MPI_Comm_rank(local, &c->local_rank);
+    if (!e) e = MPI_Comm_size(local, &c->local_size);
+    MPI_Comm_free(&local);
+    if (e) return mpi_err(c, e, "MPI_Comm_rank", "create", 0, LLMRT_DTYPE_F32);
+    return LLMRT_OK;
+}
+
+/* MPI_Finalize waits for every rank. A rank that leaves on an error while
+ * the others still sit in a collective would wait there for ever, so the
+ * shutdown first meets the others at a barrier (on a communicator of its
+ * own, so that it never matches a collective of the job) bounded by the
+ * job's timeout. Past it the rank leaves without MPI_Finalize: the caller
+ * still reports its own error and exits, and mpirun, seeing a process end
+ * without finalizing, ends the job (collective.h rule 5). Returns 0 when
+ * every rank arrived. */
+static int shutdown_barrier(mpi_ctx *c)
+{
+    MPI_Request rq;
+    if (c->size < 2 || c->shutdown_comm == MPI_COMM_NULL ||
+        MPI_Ibarrier(c->shutdown_comm, &rq) != MPI_SUCCESS)
+        return 0;
+    double t0 = c->host->now();
+    long sleep_ns = 1000;
+    for (;;) {
+        int done = 0;
+        if (MPI_Test(&rq, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS || done) return 0;
+        if (c->timeout_s > 0 && c->host->now() - t0 > c->timeout_s) {
+            c->host->log(LLMRT_LOG_ERROR, COMPONENT, "rank %d of %d: the other ranks did not "
+                         "reach shutdown within %g s ([runtime] timeout_s); leaving without "
+                         "MPI_Finalize, which ends the job", c->rank, c->size, c->timeout_s);
+            return -1;
+        }
+        struct timespec ts = {0, sleep_ns};
+        nanosleep(&ts, NULL);
+        if (sleep_ns < 10000000) sleep_ns *= 2;
+    }
+}
+
+static void mpi_destroy(void *ctx)
+{
+    mpi_ctx *c = ctx;
+    if (!c) return;
+    int last = c->is_root && --g_root_contexts == 0 && g_we_initialised, finalized = 0;
+    MPI_Finalized(&finalized);
+    if (last && !finalized && shutdown_barrier(c) != 0) {
+        free(c); /* communicators and MPI itself are left to the job's end */
+        return;
+    }
+    if (c->comm != MPI_COMM_NULL && !finalized) MPI_Comm_free(&c->comm);
+    if (c->shutdown_comm != MPI_COMM_NULL && !finalized) MPI_Comm_free(&c->shutdown_comm);
+    if (last && !finalized) {
+        free_types();
+        MPI_Finalize();
+    }
+    free(c);
+}
+
+static int mpi_create(const llmrt_host_api *host, llmrt_params *params,
+                      const llmrt_collective_init *init, void **out)
+{
+    long max_count = INT_MAX;
+    int rc, e, initialised = 0, finalized = 0;
+    if (params && (rc = host->param_int(params, "max_count", INT_MAX, 1, INT_MAX,
+                                        "elements per MPI call; larger counts are cut into "
+                                        "chunks (lower it only to test chunking)",
+                                        &max_count)))
+        return rc;
+    mpi_ctx *c = calloc(1, sizeof *c);
+    if (!c) return host->error(LLMRT_ERR_NOMEM, "mpi: out of memory");
+    c->host = host;
+    c->comm = c->shutdown_comm = MPI_COMM_NULL;
+    c->max_count = (size_t)max_count;
+    c->timeout_s = init && init->struct_size >= offsetof(llmrt_collective_init, timeout_s) +
+                                                    sizeof(double) ? init->timeout_s : 0.0;
+    c->host_addressable = init && init->struct_size >= offsetof(llmrt_collective_init,
+                                                                host_addressable) + sizeof(int)
+                              ? init->host_addressable : 1;
+    MPI_Initialized(&initialised);
+    MPI_Finalized(&finalized);
+    if (finalized) {
+        free(c);
+        return host->error(LLMRT_ERR_UNSUPPORTED, "mpi: MPI has already been finalized in "
+                           "this process (MPI cannot be initialised twice)");
+    }
+    if (!initialised) {
+        int provided = 0;
+        promote_libmpi(c);
+        e = MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &provided);
+        if (e != MPI_SUCCESS) {
+            free(c);
+            return host->error(LLMRT_ERR_COMM, "mpi: MPI_Init_thread failed (error %d); run "
+                               "under mpirun, or check the Open MPI installation", e);
+        }
+        g_we_initialised = 1;
+        if (provided < MPI_THREAD_SERIALIZED)
+            host->log(LLMRT_LOG_INFO, COMPONENT, "MPI provides thread level %d, below "
+                      "MPI_THREAD_SERIALIZED; keep every call on one thread", provided);
+    }
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_Comm dup;
+    c->is_root = 1;
+    g_root_contexts++;
+    if ((rc = init_types(c))) goto fail;
+    if ((e = MPI_Comm_dup(MPI_COMM_WORLD, &dup))) {
+        rc = mpi_err(c, e, "MPI_Comm_dup", "create", 0, LLMRT_DTYPE_F32);
+        goto fail;
+    }
+    if ((rc = setup_comm(c, dup))) goto fail;
+    if ((e = MPI_Comm_dup(MPI_COMM_WORLD, &c->shutdown_comm))) {
+        c->shutdown_comm = MPI_COMM_NULL;
+        rc = mpi_err(c, e, "MPI_Comm_dup", "create", 0, LLMRT_DTYPE_F32);
+        goto fail;
+    }
+    *out = c;
+    return LLMRT_OK;
+fail:
+    mpi_destroy(c);
+    return rc;
+}
+
+static int mpi_split(void *ctx, int color, int key, void **new_ctx)
+{
+    mpi_ctx *c = ctx;
+    MPI_Comm comm;
+    int e = MPI_Comm_split(c->comm, color < 0 ? MPI_UNDEFINED : color, key, &comm);
+    if (e) return mpi_err(c, e, "MPI_Comm_split", "split", 0, LLMRT_DTYPE_F32);
+    if (comm == MPI_COMM_NULL)
+        return c->host->error(LLMRT_ERR_INVALID, "mpi: split: color %d is negative (every "
+                              "rank needs a group)", color);
+    mpi_ctx *g = calloc(1, sizeof *g);
+    if (!g) {
+        MPI_Comm_free(&comm);
+        return c->host->error(LLMRT_ERR_NOMEM, "mpi: out of memory");
+    }
+    g->host = c->host;
+    g->host_addressable = c->host_addressable;
+    g->max_count = c->max_count;
+    g->timeout_s = c->timeout_s;
+    g->comm = g->shutdown_comm = MPI_COMM_NULL;
+    int rc = setup_comm(g, comm);
+    if (rc) {
+        mpi_destroy(g);
+        return rc;
+    }
+    *new_ctx = g;
+    return LLMRT_OK;
+}
+
+static int mpi_get_caps(void *ctx, llmrt_collective_caps *caps)
+{
+    mpi_ctx *c = ctx;
+    memset(caps, 0, sizeof *caps);
+    caps->struct_size = sizeof *caps;
+    caps->rank = c->rank;
+    caps->world_size = c->size;
+    caps->local_rank = c->local_rank;
+    caps->local_size = c->local_size;
+    caps->device_memory = c->host_addressable ? 1 : 0; /* no CUDA-aware MPI assumed */
+    caps->reduce_dtypes = REDUCE_DTYPES;
+    return LLMRT_OK;
+}
+
+/* --- calls: blocking, or posted into a work handle ----------------------- */
+
+typedef struct call {
+    mpi_ctx *c;
+    llmrt_work *w; /* always set; the blocking path frees it before returning */
+    int async;
+    const char *mpi_name;
+} call;
+
+static int begin(mpi_ctx *c, call *k, const char *op, size_t count, llmrt_dtype dtype,
+                 int n_reqs, int async)
+{
+    llmrt_work *w = calloc(1, sizeof *w);
+    if (!w) return c->host->error(LLMRT_ERR_NOMEM, "mpi: out of memory");
+    w->op = op;
+    w->count = count;
+    w->dtype = dtype;
+    if (async && n_reqs > 0) {
+        w->reqs = malloc((size_t)n_reqs * sizeof *w->reqs);
+        if (!w->reqs) {
+            free(w);
+            return c->host->error(LLMRT_ERR_NOMEM, "mpi: out of memory");
+        }
+        w->cap_reqs = n_reqs;
+    }
+    *k = (call){.c = c, .w = w, .async = async};
+    return LLMRT_OK;
+}
+
+static MPI_Request *next_req(call *k) { return k->async ? &k->w->reqs[k->w->n_reqs++] : NULL; }
+
+static void divide(void *buf, size_t n, llmrt_dtype t, int by)
+{
+    switch (t) {
+    case LLMRT_DTYPE_F32:
+        for (size_t i = 0; i < n; i++) ((float *)buf)[i] /= (float)by;
+        break;
+    case LLMRT_DTYPE_F64:
+        for (size_t i = 0; i < n; i++) ((double *)buf)[i] /= (double)by;
+        break;
+    case LLMRT_DTYPE_I32:
+        for (size_t i = 0; i < n; i++) ((int32_t *)buf)[i] /= by;
+        break;
+    case LLMRT_DTYPE_F16:
+    case LLMRT_DTYPE_BF16: {
+        int bf = t == LLMRT_DTYPE_BF16;
+        for (size_t i = 0; i < n; i++) half_put(buf, i, half_get(buf, i, bf) / (float)by, bf);
+        break;
+    }
+    default: break;
+    }
+}
+
+/* What runs once the MPI calls of `w` have completed. */
+static void complete(mpi_ctx *c, llmrt_work *w)
+{
+    if (w->done) return;
+    w->done = 1;
+    if (w->status) return;
+    if (w->avg_buf) divide(w->avg_buf, w->avg_n, w->dtype, c->size);
+    if (w->tmp) memcpy(w->copy_dst, w->tmp, w->copy_bytes);
+    free(w->tmp);
+    w->tmp = NULL;
+}
+
+static void work_free(llmrt_work *w)
+{
+    free(w->reqs);
+    free(w->tmp);
+    free(w);
+}
+
+/* Finish a call: a blocking one completes now (and its status is returned);
+ * an asynchronous one hands its work to the caller. A failed post cancels
+ * nothing (MPI cannot cancel collectives): what was posted is waited for. */
+static int finish(call *k, int rc, llmrt_work **work)
+{
+    llmrt_work *w = k->w;
+    if (rc) {
+        if (k->async && w->n_reqs > 0) MPI_Waitall(w->n_reqs, w->reqs, MPI_STATUSES_IGNORE);
+        work_free(w);
+        return rc;
+    }
+    if (!k->async) {
+        complete(k->c, w);
+        work_free(w);
+        return LLMRT_OK;
+    }
+    if (w->n_reqs == 0) complete(k->c, w);
+    *work = w;
+    return LLMRT_OK;
+}
+
+static size_t n_chunks(mpi_ctx *c, size_t count)
+{
+    return count == 0 ? 0 : (count + c->max_count - 1) / c->max_count;
+}
+
+static int too_many(mpi_ctx *c, const char *op, size_t reqs)
+{
+    if (reqs <= (size_t)INT_MAX / 2) return LLMRT_OK;
+    return c->host->error(LLMRT_ERR_INVALID, "mpi: %s needs %zu MPI calls (lower the count or "
+                          "raise [mpi] max_count)", op, reqs);
+}
+
+static int mpi_allreduce(void *ctx, const void *send, void *recv, size_t count,
+                         llmrt_dtype dtype, llmrt_reduce_op op, void *stream,
+                         llmrt_work **work)
+{
+    (void)stream;
+    mpi_ctx *c = ctx;
+    MPI_Op mop;
+    call k;
+    int rc;
+    if ((rc = check_dtype(c, "allreduce", dtype, 1)) ||
+        (rc = mpi_reduce_op(c, "allreduce", dtype, op, &mop)))
+        return rc;
+    size_t chunks = n_chunks(c, count), es = llmrt_dtype_size(dtype);
+    if ((rc = too_many(c, "allreduce", chunks)) ||
+        (rc = begin(c, &k, "allreduce", count, dtype, (int)chunks, work != NULL)))
+        return rc;
+    MPI_Datatype t = mpi_type(dtype);
+    int in_place = send == recv;
+    for (size_t i = 0; i < chunks && !rc; i++) {
+        size_t off = i * c->max_count, n = count - off < c->max_count ? count - off : c->max_count;
+        const void *s = in_place ? MPI_IN_PLACE : (const char *)send + off * es;
+        void *r = (char *)recv + off * es;
+        int e = k.async ? MPI_Iallreduce(s, r, (int)n, t, mop, c->comm, next_req(&k))
+                        : MPI_Allreduce(s, r, (int)n, t, mop, c->comm);
+        if (e) rc = mpi_err(c, e, k.async ? "MPI_Iallreduce" : "MPI_Allreduce", "allreduce",
+                            count, dtype);
+    }
+    if (op == LLMRT_REDUCE_AVG && c->size > 1) {
+        k.w->avg_buf = recv;
+        k.w->avg_n = count;
+    }
+    return finish(&k, rc, work);
+}
+
+static int mpi_reduce_scatter(void *ctx, const void *send, void *recv, size_t recv_count,
+                              llmrt_dtype dtype, llmrt_reduce_op op, void *stream,
+                              llmrt_work **work)
+{
+    (void)stream;
+    mpi_ctx *c = ctx;
+    MPI_Op mop;
+    call k;
+    int rc;
+    if ((rc = check_dtype(c, "reduce_scatter", dtype, 1)) ||
+        (rc = mpi_reduce_op(c, "reduce_scatter", dtype, op, &mop)))
+        return rc;
+    size_t es = llmrt_dtype_size(dtype), chunks = n_chunks(c, recv_count);
+    MPI_Datatype t = mpi_type(dtype);
+    int in_place = (const char *)recv == (const char *)send + (size_t)c->rank * recv_count * es;
+    int async = work != NULL;
+    if (chunks <= 1) {
+        /* One MPI_Reduce_scatter_block. MPI's in-place form reads the whole
+         * buffer and leaves the result at its start, which is not rule 3's
+         * layout, so in-place goes through a temporary instead. */
+        if ((rc = begin(c, &k, "reduce_scatter", recv_count, dtype, (int)chunks, async)))
+            return rc;
+        if (chunks) {
+            void *r = recv;
+            if (in_place) {
+                k.w->tmp = malloc(recv_count * es);
+                if (!k.w->tmp) {
+                    work_free(k.w);
+                    return c->host->error(LLMRT_ERR_NOMEM, "mpi: reduce_scatter: out of "
+                                          "memory for %zu bytes", recv_count * es);
+                }
+                k.w->copy_dst = recv;
+                k.w->copy_bytes = recv_count * es;
+                r = k.w->tmp;
+            }
+            int n = (int)recv_count;
+            int e = async ? MPI_Ireduce_scatter_block(send, r, n, t, mop, c->comm, next_req(&k))
+                          : MPI_Reduce_scatter_block(send, r, n, t, mop, c->comm);
+            if (e) rc = mpi_err(c, e, async ? "MPI_Ireduce_scatter_block"
+                                            : "MPI_Reduce_scatter_block",
+                                "reduce_scatter", recv_count, dtype);
+        }
+    } else {
+        /* Counts past max_count: one MPI_Reduce per (destination rank, chunk). */
+        size_t reqs = chunks * (size_t)c->size;
+        if ((rc = too_many(c, "reduce_scatter", reqs)) ||
+            (rc = begin(c, &k, "reduce_scatter", recv_count, dtype, (int)reqs, async)))
+            return rc;
+        for (int root = 0; root < c->size && !rc; root++) {
+            for (size_t i = 0; i < chunks && !rc; i++) {
+                size_t off = i * c->max_count;
+                int n = (int)(recv_count - off < c->max_count ? recv_count - off : c->max_count);
+                const void *s = (const char *)send + ((size_t)root * recv_count + off) * es;
+                void *r = NULL;
+                if (root == c->rank) {
+                    r = (char *)recv + off * es;
+                    if (in_place) s = MPI_IN_PLACE;
+                }
+                int e = async ? MPI_Ireduce(s, r, n, t, mop, root, c->comm, next_req(&k))
+                              : MPI_Reduce(s, r, n, t, mop, root, c->comm);
+                if (e) rc = mpi_err(c, e, async ? "MPI_Ireduce" : "MPI_Reduce",
+                                    "reduce_scatter", recv_count, dtype);
+            }
+        }
+    }
+    if (op == LLMRT_REDUCE_AVG && c->size > 1) {
+        k.w->avg_buf = k.w->tmp ? k.w->tmp : recv;
+        k.w->avg_n = recv_count;
+    }
+    return finish(&k, rc, work);
+}
+
+static int mpi_all_gather(void *ctx, const void *send, void *recv, size_t send_count,
+                          llmrt_dtype dtype, void *stream, llmrt_work **work)
+{
+    (void)stream;
+    mpi_ctx *c = ctx;
+    call k;
+    int rc;
+    if ((rc = check_dtype(c, "all_gather", dtype, 0))) return rc;
+    size_t es = llmrt_dtype_size(dtype), chunks = n_chunks(c, send_count);
+    MPI_Datatype t = mpi_type(dtype);
+    char *mine = (char *)recv + (size_t)c->rank * send_count * es;
+    int in_place = (const char *)send == mine, async = work != NULL;
+    if (chunks <= 1) {
+        if ((rc = begin(c, &k, "all_gather", send_count, dtype, (int)chunks, async))) return rc;
+        if (chunks) {
+            int n = (int)send_count;
+            const void *s = in_place ? MPI_IN_PLACE : send;
+            int e = async ? MPI_Iallgather(s, n, t, recv, n, t, c->comm, next_req(&k))
+                          : MPI_Allgather(s, n, t, recv, n, t, c->comm);
+            if (e) rc = mpi_err(c, e, async ? "MPI_Iallgather" : "MPI_Allgather", "all_gather",
+                                send_count, dtype);
+        }
+    } else {
+        /* Counts past max_count: every rank broadcasts its block in chunks. */
+        size_t reqs = chunks * (size_t)c->size;
+        if ((rc = too_many(c, "all_gather", reqs)) ||
+            (rc = begin(c, &k, "all_gather", send_count, dtype, (int)reqs, async)))
+            return rc;
+        if (!in_place) memcpy(mine, send, send_count * es);
+        for (int root = 0; root < c->size && !rc; root++) {
+            for (size_t i = 0; i < chunks && !rc; i++) {
+                size_t off = i * c->max_count;
+                int n = (int)(send_count - off < c->max_count ? send_count - off : c->max_count);
+                void *b = (char *)recv + ((size_t)root * send_count + off) * es;
+                int e = async ? MPI_Ibcast(b, n, t, root, c->comm, next_req(&k))
+                              : MPI_Bcast(b, n, t, root, c->comm);
+                if (e) rc = mpi_err(c, e, async ? "MPI_Ibcast" : "MPI_Bcast", "all_gather",
+                                    send_count, dtype);
+            }
+        }
+    }
+    return finish(&k, rc, work);
+}
+
+static int mpi_broadcast(void *ctx, void *buf, size_t count, llmrt_dtype dtype, int root,
+                         void *stream, llmrt_work **work)
+{
+    (void)stream;
+    mpi_ctx *c = ctx;
+    call k;
+    int rc;
+    if ((rc = check_dtype(c, "broadcast", dtype, 0))) return rc;
+    if (root < 0 || root >= c->size)
+        return c->host->error(LLMRT_ERR_INVALID, "mpi: broadcast root %d does not exist (ranks "
+                              "are 0..%d)", root, c->size - 1);
+    size_t es = llmrt_dtype_size(dtype), chunks = n_chunks(c, count);
+    if ((rc = too_many(c, "broadcast", chunks)) ||
+        (rc = begin(c, &k, "broadcast", count, dtype, (int)chunks, work != NULL)))
+        return rc;
+    MPI_Datatype t = mpi_type(dtype);
+    for (size_t i = 0; i < chunks && !rc; i++) {
+        size_t off = i * c->max_count;
+        int n = (int)(count - off < c->max_count ? count - off : c->max_count);
+        void *b = (char *)buf + off * es;
+        int e = k.async ? MPI_Ibcast(b, n, t, root, c->comm, next_req(&k))
+                        : MPI_Bcast(b, n, t, root, c->comm);
+        if (e) rc = mpi_err(c, e, k.async ? "MPI_Ibcast" : "MPI_Bcast", "broadcast", count,
+                            dtype);
+    }
+    return finish(&k, rc, work);
+}
+
+static int mpi_barrier(void *ctx)
+{
+    mpi_ctx *c = ctx;
+    int e = MPI_Barrier(c->comm);
+    return e ? mpi_err(c, e, "MPI_Barrier", "barrier", 0, LLMRT_DTYPE_U8) : LLMRT_OK;
+}
+
+/* --- work handles -------------------------------------------------------- */
+
+static int record_failure(mpi_ctx *c, llmrt_work *w, int err)
+{
+    char s[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    if (MPI_Error_string(err, s, &len) != MPI_SUCCESS) snprintf(s, sizeof s, "error %d", err);
+    snprintf(w->msg, sizeof w->msg, "mpi: rank %d of %d: asynchronous %s of %zu %s failed: %s",
+             c->rank, c->size, w->op, w->count, dtype_name(w->dtype), s);
+    w->status = LLMRT_ERR_COMM;
+    w->done = 1;
+    return c->host->error(w->status, "%s", w->msg);
+}
+
+static int mpi_work_test(void *ctx, llmrt_work *work, int *done)
+{
+    mpi_ctx *c = ctx;
+    *done = 0;
+    if (work->done) {
+        *done = 1;
+        return work->status ? c->host->error(work->status, "%s", work->msg) : LLMRT_OK;
+    }
+    int flag = 0, e = MPI_Testall(work->n_reqs, work->reqs, &flag, MPI_STATUSES_IGNORE);
+    if (e) {
+        *done = 1;
+        return record_failure(c, work, e);
+    }
+    if (flag) {
+        complete(c, work);
+        *done = 1;
+    }
+    return LLMRT_OK;
+}
+
+static int mpi_work_wait(void *ctx, llmrt_work *work, double timeout_s)
+{
+    mpi_ctx *c = ctx;
+    double t0 = c->host->now();
+    long sleep_ns = 0;
+    for (unsigned polls = 0;; polls++) {
+        int done, rc = mpi_work_test(c, work, &done);
+        if (rc || done) return rc;
+        if (timeout_s > 0 && c->host->now() - t0 > timeout_s) {
+            snprintf(work->msg, sizeof work->msg, "mpi: rank %d of %d: %s of %zu %s did not "
+                     "complete within %g s (a peer may be stuck or dead; abort the job)",
+                     c->rank, c->size, work->op, work->count, dtype_name(work->dtype),
+                     timeout_s);
+            return c->host->error(LLMRT_ERR_TIMEOUT, "%s", work->msg);
+        }
+        /* Spin first (short collectives finish in microseconds), then back
+         * off to at most 1 ms between polls. */
+        if (polls >= 1000) {
+            sleep_ns = sleep_ns ? sleep_ns * 2 : 1000;
+            if (sleep_ns > 1000000) sleep_ns = 1000000;
+            struct timespec ts = {0, sleep_ns};
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
+static int mpi_work_error(void *ctx, llmrt_work *work)
+{
+    mpi_ctx *c = ctx;
+    if (work->status) return c->host->error(work->status, "%s", work->msg);
+    return LLMRT_OK;
+}
+
+static void mpi_work_release(void *ctx, llmrt_work *work)
+{
+    mpi_ctx *c = ctx;
+    if (!work) return;
+    if (!work->done) {
+        /* MPI cannot free or cancel a pending collective request; leave it
+         * (and its buffers) to the job's end. */
+        c->host->log(LLMRT_LOG_WARN, COMPONENT, "rank %d: releasing an unfinished %s; its MPI "
+                     "request is leaked", c->rank, work->op);
+        return;
+    }
+    work_free(work);
+}
+
+static void mpi_abort(void *ctx, const char *reason)
+{
+    mpi_ctx *c = ctx;
+    c->host->log(LLMRT_LOG_ERROR, COMPONENT, "rank %d of %d: aborting the job: %s", c->rank,
+                 c->size, reason ? reason : "(no reason given)");
+    MPI_Abort(c->comm != MPI_COMM_NULL ? c->comm : MPI_COMM_WORLD, 1);
+    exit(EXIT_FAILURE);
+}
+
+static const llmrt_collective_vtable mpi_vtable = {
+    .struct_size = sizeof(llmrt_collective_vtable),
+    .create = mpi_create,
+    .destroy = mpi_destroy,
+    .get_caps = mpi_get_caps,
+    .allreduce = mpi_allreduce,
+    .reduce_scatter = mpi_reduce_scatter,
+    .all_gather = mpi_all_gather,
+    .broadcast = mpi_broadcast,
+    .barrier = mpi_barrier,
+    .work_test = mpi_work_test,
+    .work_wait = mpi_work_wait,
+    .work_error = mpi_work_error,
+    .work_release = mpi_work_release,
+    .abort = mpi_abort,
+    .split = mpi_split,
+};
+
+static const llmrt_component mpi_components[] = {{
+    .struct_size = sizeof(llmrt_component),
+    .kind = LLMRT_KIND_COLLECTIVE,
+    .name = "mpi",
+    .description = "MPI (Open MPI): ranks from mpirun or a singleton start",
+    .probe = NULL,
+    .vtable = &mpi_vtable,
+}};
+
+LLMRT_PLUGIN_EXPORT const llmrt_plugin llmrt_plugin_v1 = {
+    LLMRT_PLUGIN_HEADER(LLMRT_KIND_COLLECTIVE, "mpi", "0.1.0"),
+    .n_components = 1,
+    .components = mpi_components,
+};
