@@ -50,7 +50,24 @@ struct llmrt_rt {
     llmrt_rt *parent;
     llmrt_rt **groups;
     size_t n_groups;
+
+    /* Bytes moved by the strategy's collectives, counted the way the ZeRO
+     * paper counts volume: an allreduce of n bytes is 2n (a reduce-scatter
+     * plus an all-gather), a reduce-scatter or all-gather over n bytes of
+     * full buffer is n, a broadcast n. Kept on the job's runtime. */
+    uint64_t comm_bytes;
 };
+
+static void count_comm(llmrt_rt *rt, size_t count, llmrt_dtype dtype, double factor)
+{
+    llmrt_rt *root = rt->parent ? rt->parent : rt;
+    root->comm_bytes += (uint64_t)((double)count * (double)llmrt_dtype_size(dtype) * factor);
+}
+
+uint64_t llmrt_rt_comm_bytes(const llmrt_rt *rt)
+{
+    return rt->parent ? rt->parent->comm_bytes : rt->comm_bytes;
+}
 
 static const char *const kind_sections[] = {NULL, "backend", "collective", "strategy", "format"};
 
@@ -97,6 +114,7 @@ static void *compute_stream(llmrt_rt *rt)
 static int svc_allreduce(llmrt_rt *rt, const void *send, void *recv, size_t count,
                          llmrt_dtype dtype, llmrt_reduce_op op, llmrt_work **work)
 {
+    count_comm(rt, count, dtype, 2.0);
     return rt->coll_vt->allreduce(rt->coll_ctx, send, recv, count, dtype, op,
                                   compute_stream(rt), work);
 }
@@ -104,6 +122,7 @@ static int svc_allreduce(llmrt_rt *rt, const void *send, void *recv, size_t coun
 static int svc_reduce_scatter(llmrt_rt *rt, const void *send, void *recv, size_t recv_count,
                               llmrt_dtype dtype, llmrt_reduce_op op, llmrt_work **work)
 {
+    count_comm(rt, recv_count, dtype, rt->coll_caps.world_size);
     return rt->coll_vt->reduce_scatter(rt->coll_ctx, send, recv, recv_count, dtype, op,
                                        compute_stream(rt), work);
 }
@@ -111,6 +130,7 @@ static int svc_reduce_scatter(llmrt_rt *rt, const void *send, void *recv, size_t
 static int svc_all_gather(llmrt_rt *rt, const void *send, void *recv, size_t send_count,
                           llmrt_dtype dtype, llmrt_work **work)
 {
+    count_comm(rt, send_count, dtype, rt->coll_caps.world_size);
     return rt->coll_vt->all_gather(rt->coll_ctx, send, recv, send_count, dtype,
                                    compute_stream(rt), work);
 }
@@ -118,6 +138,7 @@ static int svc_all_gather(llmrt_rt *rt, const void *send, void *recv, size_t sen
 static int svc_broadcast(llmrt_rt *rt, void *buf, size_t count, llmrt_dtype dtype, int root,
                          llmrt_work **work)
 {
+    count_comm(rt, count, dtype, 1.0);
     return rt->coll_vt->broadcast(rt->coll_ctx, buf, count, dtype, root, compute_stream(rt),
                                   work);
 }

@@ -51,6 +51,10 @@ int llmrt_rt_post_forward(llmrt_rt *rt, size_t unit);
 int llmrt_rt_pre_backward(llmrt_rt *rt, size_t unit, float **params, float **grads);
 int llmrt_rt_post_backward(llmrt_rt *rt, size_t unit);
 
+/* Bytes the strategy's collectives have moved on this rank so far, in the
+ * ZeRO paper's accounting (allreduce 2n, reduce-scatter/all-gather n). */
+uint64_t llmrt_rt_comm_bytes(const llmrt_rt *rt);
+
 /* Host-side collectives for small values (losses, flags), on every rank. */
 int llmrt_rt_allreduce_host(llmrt_rt *rt, double *values, size_t n, llmrt_reduce_op op);
 

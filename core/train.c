@@ -1119,10 +1119,14 @@ int llmrt_train_run(llmrt_config *cfg)
     }
 
     const llmrt_host_api *host = llmrt_host_api_get();
+    uint64_t comm_bytes = 0, steps_run = 0;
     for (long step = (long)start; step < t.o.steps; step++) {
         double t0 = host->now(), loss, norm, lr = learning_rate(&t.o, step);
+        uint64_t comm0 = llmrt_rt_comm_bytes(t.s.rt);
         if ((rc = train_step(&t, step, lr, &loss, &norm))) goto out;
         double dt = host->now() - t0;
+        comm_bytes += llmrt_rt_comm_bytes(t.s.rt) - comm0;
+        steps_run++;
         t.state.elapsed_s += dt;
         t.state.tokens_seen += (uint64_t)tokens_per_step;
         double val = NAN;
@@ -1158,6 +1162,14 @@ int llmrt_train_run(llmrt_config *cfg)
             fprintf(stderr, "llmrt: done: val loss %.4f (best %.4f); checkpoints in %s\n",
                     t.last_val, t.best_val, t.o.out);
         rc = write_run_info(&t, caps, world, tokens_per_step, flops_per_token);
+        if (steps_run > 0) {
+            /* Psi: the fp32 parameter bytes, the unit of the ZeRO paper. */
+            double psi = 4.0 * (double)llmrt_gpt_n_params(mc);
+            double per_step = (double)comm_bytes / (double)steps_run;
+            fprintf(stderr, "llmrt: communication per step and rank: %.2f MiB = %.2f Psi "
+                            "(ZeRO paper: ddp 2, zero1 2, zero2 2, zero3 3)\n",
+                    per_step / 1048576.0, per_step / psi);
+        }
     }
     report_memory(&t, stderr);
 out:
