@@ -17,7 +17,10 @@
 #    over ranks), so it differs in the last bits, and AdamW's m/sqrt(v)
 #    amplifies that for elements whose gradient is near zero. After 8 steps
 #    the largest difference is ~1e-5 absolute on weights of order 0.1-1:
-#    the bound is 1e-4 relative + 3e-5 absolute.
+#    the elementwise bound is 1e-4 relative + 3e-5 absolute, and the whole
+#    model must agree within 1e-6 relative norm-wise (||a-b|| / ||b|| over
+#    all parameters; measured ~1.5e-7), the issue's 1e-6 in the one sense
+#    that near-zero elements and zero-initialised biases allow.
 # 3 ranks do not divide the units' sizes: the padding path runs.
 #
 # Skips (77) unless the mpi plugin is built and mpirun is here.
@@ -49,8 +52,8 @@ same_curves() { # NAME A.jsonl B.jsonl RTOL
     fi
 }
 
-same() { # NAME A B RTOL ATOL
-    if out=$("$CMP" "$2" "$3" "$4" "$5"); then pass "$1: $out"; else fail "$1: $out"; fi
+same() { # NAME A B RTOL ATOL [NORM_RTOL]
+    if out=$("$CMP" "$2" "$3" "$4" "$5" ${6:-}); then pass "$1: $out"; else fail "$1: $out"; fi
 }
 
 for W in 2 3 4; do
@@ -82,7 +85,7 @@ for W in 2 3 4; do
         fi
         same_curves "$s at $W ranks: losses and global norms of 1 rank x accum $W (1e-4)" \
             "$ref/metrics.jsonl" "$dir/metrics.jsonl" 1e-4
-        same "$s at $W ranks vs 1 rank x accum $W" "$(final "$ref")" "$(final "$dir")" 1e-4 3e-5
+        same "$s at $W ranks vs 1 rank x accum $W" "$(final "$ref")" "$(final "$dir")" 1e-4 3e-5 1e-6
     done
 done
 
