@@ -278,23 +278,9 @@ static int ddp_optimizer_step(void *vctx, const llmrt_optim_step *step)
         for (size_t t = 0; t < unit->n_tensors; t++) {
             const llmrt_tensor_desc *td = &unit->tensors[t];
             size_t o = base + td->offset;
-            llmrt_adamw_desc d = {
-                .struct_size = sizeof d,
-                .n = td->numel,
-                .params = c->params + o,
-                .grads = c->grads + o,
-                .grad_type = LLMRT_DTYPE_F32,
-                .m = c->m + o,
-                .v = c->v + o,
-                .lr = step->lr,
-                .beta1 = step->beta1,
-                .beta2 = step->beta2,
-                .eps = step->eps,
-                .weight_decay = td->weight_decay ? step->weight_decay : 0.0f,
-                .grad_scale = step->grad_scale,
-                .t = step->t,
-            };
-            if ((rc = vt->adamw(cc, &d))) return rc;
+            if ((rc = llmrt_shard_adamw(c->svc, step, td->weight_decay, td->numel,
+                                        c->params + o, c->grads + o, c->m + o, c->v + o)))
+                return rc;
         }
     }
     return vt->memset(cc, c->grads, 0, c->offsets[c->layout->n_units] * sizeof(float), NULL);

@@ -17,6 +17,12 @@ size_t *llmrt_shard_unit_offsets(const llmrt_host_api *host, const llmrt_model_l
 
 /* Read a parameter, or take its default when params is NULL (plan() is
  * called without a configuration by some callers). */
+/* AdamW on n elements of one tensor (or the part of it a rank owns), with
+ * the step's weight decay only when the tensor's flag asks for it. */
+int llmrt_shard_adamw(const llmrt_strategy_services *svc, const llmrt_optim_step *step,
+                      int weight_decay, size_t n, float *params, const float *grads, float *m,
+                      float *v);
+
 int llmrt_shard_param_int(const llmrt_host_api *host, llmrt_params *params, const char *key,
                           long def, long min, long max, const char *help, long *out);
 

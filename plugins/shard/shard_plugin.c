@@ -11,6 +11,29 @@ size_t *llmrt_shard_unit_offsets(const llmrt_host_api *host, const llmrt_model_l
     return off;
 }
 
+int llmrt_shard_adamw(const llmrt_strategy_services *svc, const llmrt_optim_step *step,
+                      int weight_decay, size_t n, float *params, const float *grads, float *m,
+                      float *v)
+{
+    llmrt_adamw_desc d = {
+        .struct_size = sizeof d,
+        .n = n,
+        .params = params,
+        .grads = grads,
+        .grad_type = LLMRT_DTYPE_F32,
+        .m = m,
+        .v = v,
+        .lr = step->lr,
+        .beta1 = step->beta1,
+        .beta2 = step->beta2,
+        .eps = step->eps,
+        .weight_decay = weight_decay ? step->weight_decay : 0.0f,
+        .grad_scale = step->grad_scale,
+        .t = step->t,
+    };
+    return svc->compute->adamw(svc->compute_ctx, &d);
+}
+
 int llmrt_shard_param_int(const llmrt_host_api *host, llmrt_params *params, const char *key,
                           long def, long min, long max, const char *help, long *out)
 {

@@ -586,8 +586,6 @@ int llmrt_sharded_optimizer_step(void *vctx, const llmrt_optim_step *step)
     int rc = wait_all(c);
     if (!rc) rc = drop_prefetched(c);
     if (rc) return rc;
-    const llmrt_compute_vtable *vt = c->svc->compute;
-    void *cc = c->svc->compute_ctx;
     for (size_t u = 0; u < c->n; u++) {
         const llmrt_unit_desc *unit = &c->layout->units[u];
         sh_unit *x = &c->u[u];
@@ -599,23 +597,9 @@ int llmrt_sharded_optimizer_step(void *vctx, const llmrt_optim_step *step)
             size_t hi = td->offset + td->numel < x->end ? td->offset + td->numel : x->end;
             if (lo >= hi) continue;
             size_t o = lo - x->begin;
-            llmrt_adamw_desc d = {
-                .struct_size = sizeof d,
-                .n = hi - lo,
-                .params = p + o,
-                .grads = g + o,
-                .grad_type = LLMRT_DTYPE_F32,
-                .m = m + o,
-                .v = v + o,
-                .lr = step->lr,
-                .beta1 = step->beta1,
-                .beta2 = step->beta2,
-                .eps = step->eps,
-                .weight_decay = td->weight_decay ? step->weight_decay : 0.0f,
-                .grad_scale = step->grad_scale,
-                .t = step->t,
-            };
-            if ((rc = vt->adamw(cc, &d))) return rc;
+            if ((rc = llmrt_shard_adamw(c->svc, step, td->weight_decay, hi - lo, p + o, g + o,
+                                        m + o, v + o)))
+                return rc;
         }
     }
     /* Stage 1/2: every rank gets the updated full parameters (the second
