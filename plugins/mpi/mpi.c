@@ -5,14 +5,20 @@
  * of its communicator with MPI_ERRORS_RETURN, so an MPI error becomes an
  * llmrt status whose message carries MPI_Error_string and the rank.
  *
- * Blocking calls are the blocking MPI collectives (MPI_Allreduce, ...), so
- * their speed is MPI's own; asynchronous calls are the MPI-3 nonblocking ones
- * (MPI_Iallreduce, ...) behind a work handle. avg is sum followed by a
- * division by the world size, done when the call completes (in work_test or
- * work_wait for asynchronous calls). Counts above [mpi] max_count (default
- * INT_MAX, MPI's int counts) are cut into chunks. F16 and BF16 are reduced
- * with user-defined MPI_Ops that combine two values in fp32 and round the
- * result to nearest-even. docs/mpi.md has the details. */
+ * Every call is posted as an MPI-3 nonblocking collective (MPI_Iallreduce,
+ * ...). An asynchronous call hands the requests to the caller in a work
+ * handle; a blocking call polls them itself, bounded by [runtime] timeout_s
+ * (llmrt_collective_init), and fails with LLMRT_ERR_TIMEOUT past it: MPI's
+ * blocking collectives cannot be interrupted. MPI can neither cancel nor
+ * free a collective's request, so a request that outlives its caller (a
+ * blocking call that timed out; a work released before it completed, which
+ * is first waited for, for what is left of timeout_s) is parked until MPI
+ * completes it, its context refuses later calls, and destroy() leaves
+ * without MPI_Finalize while any is pending. avg is sum followed by a
+ * division by the world size, done when the call completes. Counts above
+ * [mpi] max_count (default INT_MAX, MPI's int counts) are cut into chunks.
+ * F16 and BF16 are reduced with user-defined MPI_Ops that combine two values
+ * in fp32 and round the result to nearest-even. docs/mpi.md has the details. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <limits.h>
@@ -37,17 +43,22 @@ typedef struct mpi_ctx {
     int host_addressable;
     int is_root;     /* made by create(), not split() */
     size_t max_count; /* elements per MPI call */
-    double timeout_s; /* init->timeout_s: also bounds the shutdown barrier */
+    double timeout_s; /* init->timeout_s: bounds blocking calls, releases, the shutdown barrier */
+    char failed[160]; /* why later calls are refused (a request was parked), or "" */
 } mpi_ctx;
 
 struct llmrt_work {
     const char *op;
     size_t count;
     llmrt_dtype dtype;
-    MPI_Request *reqs;
-    int n_reqs, cap_reqs;
+    int blocking;         /* made by a blocking call (for messages) */
+    MPI_Request *reqs;    /* &one_req, or an array for chunked calls */
+    MPI_Request one_req;
+    int n_reqs;
     int done, status;
+    double waited_s;      /* time spent polling it so far */
     char msg[512];
+    llmrt_work *next;     /* in g_parked */
     /* What completion still has to do. */
     void *avg_buf;        /* divide avg_n elements by the world size */
     size_t avg_n;
@@ -307,15 +318,29 @@ static int shutdown_barrier(mpi_ctx *c)
     }
 }
 
+static int reap_parked(void);
+
 static void mpi_destroy(void *ctx)
 {
     mpi_ctx *c = ctx;
     if (!c) return;
     int last = c->is_root && --g_root_contexts == 0 && g_we_initialised, finalized = 0;
     MPI_Finalized(&finalized);
-    if (last && !finalized && shutdown_barrier(c) != 0) {
-        free(c); /* communicators and MPI itself are left to the job's end */
-        return;
+    if (last && !finalized) {
+        /* MPI_Finalize with a collective still pending is erroneous (and
+         * may wait for it), so a rank holding one leaves without it; the
+         * launcher then ends the job, as after a failed shutdown barrier. */
+        int pending = reap_parked();
+        if (!pending && shutdown_barrier(c) != 0) pending = -1;
+        if (!pending) pending = reap_parked();
+        if (pending > 0)
+            c->host->log(LLMRT_LOG_ERROR, COMPONENT, "rank %d of %d: %d collective(s) never "
+                         "completed; leaving without MPI_Finalize, which ends the job",
+                         c->rank, c->size, pending);
+        if (pending) {
+            free(c); /* communicators and MPI itself are left to the job's end */
+            return;
+        }
     }
     if (c->comm != MPI_COMM_NULL && !finalized) MPI_Comm_free(&c->comm);
     if (c->shutdown_comm != MPI_COMM_NULL && !finalized) MPI_Comm_free(&c->shutdown_comm);
@@ -431,36 +456,58 @@ static int mpi_get_caps(void *ctx, llmrt_collective_caps *caps)
     return LLMRT_OK;
 }
 
-/* --- calls: blocking, or posted into a work handle ----------------------- */
+/* --- calls: every collective is posted nonblocking ------------------------ */
+
+/* Works whose MPI requests outlived their caller: a blocking call or a
+ * released work that did not complete in time. MPI cannot cancel or free a
+ * collective's request, so they stay here until MPI completes them (reaped
+ * by later calls and by destroy()) or the process ends. Process-wide, since
+ * they outlive their context; MPI calls are serialised anyway
+ * (MPI_THREAD_SERIALIZED, collective.h rule 7). */
+static llmrt_work *g_parked;
 
 typedef struct call {
     mpi_ctx *c;
-    llmrt_work *w; /* always set; the blocking path frees it before returning */
-    int async;
-    const char *mpi_name;
+    llmrt_work *w;
+    int async;     /* the caller gets the work; else finish() waits for it */
+    int n_planned; /* requests the call will post */
 } call;
+
+static void describe(const llmrt_work *w, char *buf, size_t size)
+{
+    if (!strcmp(w->op, "barrier")) snprintf(buf, size, "barrier");
+    else snprintf(buf, size, "%s of %zu %s", w->op, w->count, dtype_name(w->dtype));
+}
 
 static int begin(mpi_ctx *c, call *k, const char *op, size_t count, llmrt_dtype dtype,
                  int n_reqs, int async)
 {
+    *k = (call){.c = c, .async = async, .n_planned = n_reqs};
+    /* After a request was abandoned the job is meant to end (collective.h:
+     * "after which the job should be aborted"); a later collective would
+     * only wait out its own deadline behind the lost one, so say why now. */
+    if (c->failed[0])
+        return c->host->error(LLMRT_ERR_COMM, "mpi: rank %d of %d: %s refused: %s; the job "
+                              "must be aborted", c->rank, c->size, op, c->failed);
     llmrt_work *w = calloc(1, sizeof *w);
     if (!w) return c->host->error(LLMRT_ERR_NOMEM, "mpi: out of memory");
     w->op = op;
     w->count = count;
     w->dtype = dtype;
-    if (async && n_reqs > 0) {
+    w->blocking = !async;
+    w->reqs = &w->one_req; /* most calls post one request: no second allocation */
+    if (n_reqs > 1) {
         w->reqs = malloc((size_t)n_reqs * sizeof *w->reqs);
         if (!w->reqs) {
             free(w);
             return c->host->error(LLMRT_ERR_NOMEM, "mpi: out of memory");
         }
-        w->cap_reqs = n_reqs;
     }
-    *k = (call){.c = c, .w = w, .async = async};
+    k->w = w;
     return LLMRT_OK;
 }
 
-static MPI_Request *next_req(call *k) { return k->async ? &k->w->reqs[k->w->n_reqs++] : NULL; }
+static MPI_Request *next_req(call *k) { return &k->w->reqs[k->w->n_reqs++]; }
 
 static void divide(void *buf, size_t n, llmrt_dtype t, int by)
 {
@@ -498,30 +545,179 @@ static void complete(mpi_ctx *c, llmrt_work *w)
 
 static void work_free(llmrt_work *w)
 {
-    free(w->reqs);
+    if (w->reqs != &w->one_req) free(w->reqs);
     free(w->tmp);
     free(w);
 }
 
-/* Finish a call: a blocking one completes now (and its status is returned);
- * an asynchronous one hands its work to the caller. A failed post cancels
- * nothing (MPI cannot cancel collectives): what was posted is waited for. */
+static int record_failure(mpi_ctx *c, llmrt_work *w, int err)
+{
+    char s[MPI_MAX_ERROR_STRING], what[96];
+    int len = 0;
+    if (MPI_Error_string(err, s, &len) != MPI_SUCCESS) snprintf(s, sizeof s, "error %d", err);
+    describe(w, what, sizeof what);
+    snprintf(w->msg, sizeof w->msg, "mpi: rank %d of %d: %s%s failed: %s", c->rank, c->size,
+             w->blocking ? "" : "asynchronous ", what, s);
+    w->status = LLMRT_ERR_COMM;
+    w->done = 1;
+    return c->host->error(w->status, "%s", w->msg);
+}
+
+/* What a test does when the requests have completed. */
+typedef enum {
+    POLL_FINISH,  /* complete() the work (avg, copy) and record a failure */
+    POLL_QUIET,   /* the caller gave the buffers up, or has its own error:
+                     mark the work done, finish nothing, record nothing */
+    POLL_PARTIAL, /* the chunks posted so far: more follow (wait_posted) */
+} poll_mode;
+
+/* One MPI_Testall over the work's requests; 1 when they have completed or
+ * failed (a failure marks the work done, w->status says so). */
+static int test_once(mpi_ctx *c, llmrt_work *w, poll_mode mode)
+{
+    if (w->done) return 1;
+    /* MPI_Test of a single request returns its own error (MPI_Testall
+     * would say only MPI_ERR_IN_STATUS). */
+    int flag = 0, e = w->n_reqs == 1 ? MPI_Test(w->reqs, &flag, MPI_STATUS_IGNORE)
+                                     : MPI_Testall(w->n_reqs, w->reqs, &flag,
+                                                   MPI_STATUSES_IGNORE);
+    if (e) {
+        if (mode == POLL_QUIET) w->status = LLMRT_ERR_COMM, w->done = 1;
+        else record_failure(c, w, e);
+        return 1;
+    }
+    if (!flag) return 0;
+    if (mode == POLL_FINISH) complete(c, w);
+    else if (mode == POLL_QUIET) w->done = 1;
+    return 1;
+}
+
+/* Seconds polls spin before they start to sleep. Open MPI's nonblocking
+ * collectives progress only inside MPI calls, so short collectives (the
+ * many small ones) finish within the spin at full speed. Longer ones lose
+ * little to sleeps of at most 1 ms (a large transfer's copy runs inside one
+ * MPI_Test), and on a loaded machine the sleeps give the CPU to the ranks
+ * still computing: 64 MiB allreduce measured as fast with 2 ms as with 50. */
+#define SPIN_S 0.002
+
+/* Poll until the requests of `w` complete (returns 1) or `timeout_s` has
+ * passed (returns 0; 0 = no limit, < 0 = test once). Spins for SPIN_S, then
+ * sleeps between polls, doubling from 1 us to 1 ms, so a long wait for a
+ * late peer leaves the CPU to others. The time is added to w->waited_s. */
+static int poll_work(mpi_ctx *c, llmrt_work *w, double timeout_s, poll_mode mode)
+{
+    double t0 = c->host->now(), elapsed = 0.0;
+    long sleep_ns = 0;
+    int done;
+    while (!(done = test_once(c, w, mode))) {
+        elapsed = c->host->now() - t0;
+        if (timeout_s < 0 || (timeout_s > 0 && elapsed > timeout_s)) break;
+        if (elapsed > SPIN_S) {
+            sleep_ns = sleep_ns ? sleep_ns * 2 : 1000;
+            if (sleep_ns > 1000000) sleep_ns = 1000000;
+            struct timespec ts = {0, sleep_ns};
+            nanosleep(&ts, NULL);
+        }
+    }
+    w->waited_s += c->host->now() - t0;
+    return done;
+}
+
+/* What is left of [runtime] timeout_s for a blocking call or a release of
+ * `w` after its earlier waits, for poll_work(): 0 = no limit, < 0 = none. */
+static double time_left(mpi_ctx *c, const llmrt_work *w)
+{
+    if (c->timeout_s <= 0) return 0.0;
+    double left = c->timeout_s - w->waited_s;
+    return left > 0 ? left : -1.0;
+}
+
+/* Record and return the timeout of `w` (the message names the collective,
+ * its count, the rank and the seconds waited). */
+static int timeout_error(mpi_ctx *c, llmrt_work *w, double timeout_s)
+{
+    char what[96];
+    describe(w, what, sizeof what);
+    snprintf(w->msg, sizeof w->msg, "mpi: rank %d of %d: %s%s did not complete within %g s "
+             "(waited %.2f s; a peer may be stuck or dead; abort the job)", c->rank, c->size,
+             w->blocking ? "blocking " : "", what, timeout_s, w->waited_s);
+    return c->host->error(LLMRT_ERR_TIMEOUT, "%s", w->msg);
+}
+
+/* Keep a work whose requests cannot complete in time (g_parked) and mark
+ * the context failed, so that its later calls are refused. */
+static void park(mpi_ctx *c, llmrt_work *w)
+{
+    char what[96];
+    describe(w, what, sizeof what);
+    if (!c->failed[0])
+        snprintf(c->failed, sizeof c->failed, "an earlier %s did not complete within %.2f s",
+                 what, w->waited_s);
+    w->next = g_parked;
+    g_parked = w;
+}
+
+/* Free the parked works MPI has completed since; returns how many remain.
+ * Their results are not finished (the callers gave their buffers up). */
+static int reap_parked(void)
+{
+    int left = 0;
+    for (llmrt_work **p = &g_parked; *p;) {
+        llmrt_work *w = *p;
+        int flag = 0, e = MPI_Testall(w->n_reqs, w->reqs, &flag, MPI_STATUSES_IGNORE);
+        if (e || flag) {
+            *p = w->next;
+            work_free(w);
+        } else {
+            p = &w->next;
+            left++;
+        }
+    }
+    return left;
+}
+
+/* Finish a call: an asynchronous one hands its work to the caller; a
+ * blocking one is waited for, bounded by [runtime] timeout_s, and on timeout
+ * its requests are parked (the caller gets LLMRT_ERR_TIMEOUT). A failed post
+ * cancels nothing (MPI cannot cancel collectives): what was posted is waited
+ * for, with the same bound, before the caller gets its buffers back. */
 static int finish(call *k, int rc, llmrt_work **work)
 {
+    mpi_ctx *c = k->c;
     llmrt_work *w = k->w;
+    if (g_parked) reap_parked();
     if (rc) {
-        if (k->async && w->n_reqs > 0) MPI_Waitall(w->n_reqs, w->reqs, MPI_STATUSES_IGNORE);
-        work_free(w);
+        if (w->n_reqs > 0 && !w->done && !poll_work(c, w, time_left(c, w), POLL_QUIET))
+            park(c, w);
+        else work_free(w);
         return rc;
     }
-    if (!k->async) {
-        complete(k->c, w);
-        work_free(w);
+    if (k->async) {
+        if (w->n_reqs == 0) complete(c, w);
+        *work = w;
         return LLMRT_OK;
     }
-    if (w->n_reqs == 0) complete(k->c, w);
-    *work = w;
-    return LLMRT_OK;
+    if (!poll_work(c, w, time_left(c, w), POLL_FINISH)) {
+        rc = timeout_error(c, w, c->timeout_s);
+        park(c, w);
+        return rc;
+    }
+    rc = w->status;
+    work_free(w);
+    return rc;
+}
+
+/* A blocking call cut into chunks waits for the chunks posted so far
+ * before it posts the next, as a loop of blocking MPI calls would:
+ * thousands of outstanding collectives slow Open MPI down (every test walks
+ * all of them). Asynchronous calls post everything at once. */
+static int wait_posted(call *k)
+{
+    mpi_ctx *c = k->c;
+    llmrt_work *w = k->w;
+    if (k->async || w->n_reqs >= k->n_planned) return LLMRT_OK;
+    if (poll_work(c, w, time_left(c, w), POLL_PARTIAL)) return w->status;
+    return timeout_error(c, w, c->timeout_s);
 }
 
 static size_t n_chunks(mpi_ctx *c, size_t count)
@@ -558,10 +754,8 @@ static int mpi_allreduce(void *ctx, const void *send, void *recv, size_t count,
         size_t off = i * c->max_count, n = count - off < c->max_count ? count - off : c->max_count;
         const void *s = in_place ? MPI_IN_PLACE : (const char *)send + off * es;
         void *r = (char *)recv + off * es;
-        int e = k.async ? MPI_Iallreduce(s, r, (int)n, t, mop, c->comm, next_req(&k))
-                        : MPI_Allreduce(s, r, (int)n, t, mop, c->comm);
-        if (e) rc = mpi_err(c, e, k.async ? "MPI_Iallreduce" : "MPI_Allreduce", "allreduce",
-                            count, dtype);
+        int e = MPI_Iallreduce(s, r, (int)n, t, mop, c->comm, next_req(&k));
+        rc = e ? mpi_err(c, e, "MPI_Iallreduce", "allreduce", count, dtype) : wait_posted(&k);
     }
     if (op == LLMRT_REDUCE_AVG && c->size > 1) {
         k.w->avg_buf = recv;
@@ -606,11 +800,9 @@ static int mpi_reduce_scatter(void *ctx, const void *send, void *recv, size_t re
                 r = k.w->tmp;
             }
             int n = (int)recv_count;
-            int e = async ? MPI_Ireduce_scatter_block(send, r, n, t, mop, c->comm, next_req(&k))
-                          : MPI_Reduce_scatter_block(send, r, n, t, mop, c->comm);
-            if (e) rc = mpi_err(c, e, async ? "MPI_Ireduce_scatter_block"
-                                            : "MPI_Reduce_scatter_block",
-                                "reduce_scatter", recv_count, dtype);
+            int e = MPI_Ireduce_scatter_block(send, r, n, t, mop, c->comm, next_req(&k));
+            if (e) rc = mpi_err(c, e, "MPI_Ireduce_scatter_block", "reduce_scatter", recv_count,
+                                dtype);
         }
     } else {
         /* Counts past max_count: one MPI_Reduce per (destination rank, chunk). */
@@ -628,10 +820,9 @@ static int mpi_reduce_scatter(void *ctx, const void *send, void *recv, size_t re
                     r = (char *)recv + off * es;
                     if (in_place) s = MPI_IN_PLACE;
                 }
-                int e = async ? MPI_Ireduce(s, r, n, t, mop, root, c->comm, next_req(&k))
-                              : MPI_Reduce(s, r, n, t, mop, root, c->comm);
-                if (e) rc = mpi_err(c, e, async ? "MPI_Ireduce" : "MPI_Reduce",
-                                    "reduce_scatter", recv_count, dtype);
+                int e = MPI_Ireduce(s, r, n, t, mop, root, c->comm, next_req(&k));
+                rc = e ? mpi_err(c, e, "MPI_Ireduce", "reduce_scatter", recv_count, dtype)
+                       : wait_posted(&k);
             }
         }
     }
@@ -659,10 +850,8 @@ static int mpi_all_gather(void *ctx, const void *send, void *recv, size_t send_c
         if (chunks) {
             int n = (int)send_count;
             const void *s = in_place ? MPI_IN_PLACE : send;
-            int e = async ? MPI_Iallgather(s, n, t, recv, n, t, c->comm, next_req(&k))
-                          : MPI_Allgather(s, n, t, recv, n, t, c->comm);
-            if (e) rc = mpi_err(c, e, async ? "MPI_Iallgather" : "MPI_Allgather", "all_gather",
-                                send_count, dtype);
+            int e = MPI_Iallgather(s, n, t, recv, n, t, c->comm, next_req(&k));
+            if (e) rc = mpi_err(c, e, "MPI_Iallgather", "all_gather", send_count, dtype);
         }
     } else {
         /* Counts past max_count: every rank broadcasts its block in chunks. */
@@ -676,10 +865,9 @@ static int mpi_all_gather(void *ctx, const void *send, void *recv, size_t send_c
                 size_t off = i * c->max_count;
                 int n = (int)(send_count - off < c->max_count ? send_count - off : c->max_count);
                 void *b = (char *)recv + ((size_t)root * send_count + off) * es;
-                int e = async ? MPI_Ibcast(b, n, t, root, c->comm, next_req(&k))
-                              : MPI_Bcast(b, n, t, root, c->comm);
-                if (e) rc = mpi_err(c, e, async ? "MPI_Ibcast" : "MPI_Bcast", "all_gather",
-                                    send_count, dtype);
+                int e = MPI_Ibcast(b, n, t, root, c->comm, next_req(&k));
+                rc = e ? mpi_err(c, e, "MPI_Ibcast", "all_gather", send_count, dtype)
+                       : wait_posted(&k);
             }
         }
     }
@@ -706,10 +894,8 @@ static int mpi_broadcast(void *ctx, void *buf, size_t count, llmrt_dtype dtype, 
         size_t off = i * c->max_count;
         int n = (int)(count - off < c->max_count ? count - off : c->max_count);
         void *b = (char *)buf + off * es;
-        int e = k.async ? MPI_Ibcast(b, n, t, root, c->comm, next_req(&k))
-                        : MPI_Bcast(b, n, t, root, c->comm);
-        if (e) rc = mpi_err(c, e, k.async ? "MPI_Ibcast" : "MPI_Bcast", "broadcast", count,
-                            dtype);
+        int e = MPI_Ibcast(b, n, t, root, c->comm, next_req(&k));
+        rc = e ? mpi_err(c, e, "MPI_Ibcast", "broadcast", count, dtype) : wait_posted(&k);
     }
     return finish(&k, rc, work);
 }
@@ -717,68 +903,35 @@ static int mpi_broadcast(void *ctx, void *buf, size_t count, llmrt_dtype dtype, 
 static int mpi_barrier(void *ctx)
 {
     mpi_ctx *c = ctx;
-    int e = MPI_Barrier(c->comm);
-    return e ? mpi_err(c, e, "MPI_Barrier", "barrier", 0, LLMRT_DTYPE_U8) : LLMRT_OK;
+    call k;
+    int rc = begin(c, &k, "barrier", 0, LLMRT_DTYPE_U8, 1, 0);
+    if (rc) return rc;
+    int e = MPI_Ibarrier(c->comm, next_req(&k));
+    if (e) rc = mpi_err(c, e, "MPI_Ibarrier", "barrier", 0, LLMRT_DTYPE_U8);
+    return finish(&k, rc, NULL);
 }
 
 /* --- work handles -------------------------------------------------------- */
 
-static int record_failure(mpi_ctx *c, llmrt_work *w, int err)
-{
-    char s[MPI_MAX_ERROR_STRING];
-    int len = 0;
-    if (MPI_Error_string(err, s, &len) != MPI_SUCCESS) snprintf(s, sizeof s, "error %d", err);
-    snprintf(w->msg, sizeof w->msg, "mpi: rank %d of %d: asynchronous %s of %zu %s failed: %s",
-             c->rank, c->size, w->op, w->count, dtype_name(w->dtype), s);
-    w->status = LLMRT_ERR_COMM;
-    w->done = 1;
-    return c->host->error(w->status, "%s", w->msg);
-}
-
 static int mpi_work_test(void *ctx, llmrt_work *work, int *done)
 {
     mpi_ctx *c = ctx;
-    *done = 0;
     if (work->done) {
         *done = 1;
         return work->status ? c->host->error(work->status, "%s", work->msg) : LLMRT_OK;
     }
-    int flag = 0, e = MPI_Testall(work->n_reqs, work->reqs, &flag, MPI_STATUSES_IGNORE);
-    if (e) {
-        *done = 1;
-        return record_failure(c, work, e);
-    }
-    if (flag) {
-        complete(c, work);
-        *done = 1;
-    }
-    return LLMRT_OK;
+    *done = test_once(c, work, POLL_FINISH); /* records a failure it finds */
+    return *done ? work->status : LLMRT_OK;
 }
 
 static int mpi_work_wait(void *ctx, llmrt_work *work, double timeout_s)
 {
     mpi_ctx *c = ctx;
-    double t0 = c->host->now();
-    long sleep_ns = 0;
-    for (unsigned polls = 0;; polls++) {
-        int done, rc = mpi_work_test(c, work, &done);
-        if (rc || done) return rc;
-        if (timeout_s > 0 && c->host->now() - t0 > timeout_s) {
-            snprintf(work->msg, sizeof work->msg, "mpi: rank %d of %d: %s of %zu %s did not "
-                     "complete within %g s (a peer may be stuck or dead; abort the job)",
-                     c->rank, c->size, work->op, work->count, dtype_name(work->dtype),
-                     timeout_s);
-            return c->host->error(LLMRT_ERR_TIMEOUT, "%s", work->msg);
-        }
-        /* Spin first (short collectives finish in microseconds), then back
-         * off to at most 1 ms between polls. */
-        if (polls >= 1000) {
-            sleep_ns = sleep_ns ? sleep_ns * 2 : 1000;
-            if (sleep_ns > 1000000) sleep_ns = 1000000;
-            struct timespec ts = {0, sleep_ns};
-            nanosleep(&ts, NULL);
-        }
-    }
+    if (work->done)
+        return work->status ? c->host->error(work->status, "%s", work->msg) : LLMRT_OK;
+    if (poll_work(c, work, timeout_s > 0 ? timeout_s : 0.0, POLL_FINISH)) return work->status;
+    /* The work stays valid: it can be waited for again, or released. */
+    return timeout_error(c, work, timeout_s);
 }
 
 static int mpi_work_error(void *ctx, llmrt_work *work)
@@ -788,20 +941,31 @@ static int mpi_work_error(void *ctx, llmrt_work *work)
     return LLMRT_OK;
 }
 
+/* Releasing an unfinished work: MPI cannot free or cancel a collective's
+ * request, and its buffers are the caller's again once this returns, so the
+ * release waits for it, for what is left of [runtime] timeout_s after the
+ * work's own waits (so a core that releases right after a timed-out wait
+ * does not wait twice). What still has not completed then is parked and the
+ * context refuses further calls (docs/mpi.md, Failures). */
 static void mpi_work_release(void *ctx, llmrt_work *work)
 {
     mpi_ctx *c = ctx;
     if (!work) return;
-    if (!work->done) {
-        /* MPI cannot free or cancel a pending collective request; leave it
-         * (and its buffers) to the job's end. */
-        c->host->log(LLMRT_LOG_WARN, COMPONENT, "rank %d: releasing an unfinished %s; its MPI "
-                     "request is leaked", c->rank, work->op);
+    /* A failed context's peers are stuck: one last test, no wait. */
+    if (!work->done)
+        poll_work(c, work, c->failed[0] ? -1.0 : time_left(c, work), POLL_QUIET);
+    if (work->done) {
+        work_free(work);
         return;
     }
-    work_free(work);
+    char what[96];
+    describe(work, what, sizeof what);
+    c->host->log(LLMRT_LOG_ERROR, COMPONENT, "rank %d of %d: released an unfinished %s "
+                 "(waited %.2f s in all); MPI cannot cancel it, so its request is kept until "
+                 "the job ends and this communicator refuses further collectives",
+                 c->rank, c->size, what, work->waited_s);
+    park(c, work);
 }
-
 static void mpi_abort(void *ctx, const char *reason)
 {
     mpi_ctx *c = ctx;

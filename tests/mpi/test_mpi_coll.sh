@@ -24,7 +24,7 @@ if [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "rank 2 of 3: aborting the job: t
 else fail "abort: exit $rc"; cat "$TMP/out"; fi
 # An MPI error (counts that break rule 2) is an llmrt error naming rank and call.
 timeout 30 $MPIRUN -np 2 "$prog" --mismatch >"$TMP/out" 2>&1; rc=$?
-if [ $rc -eq 0 ] && grep -q "rank 1 of 2: MPI_Bcast (broadcast of 4 i32) failed: MPI_ERR" "$TMP/out"; then
-    pass "MPI error: $(grep "MPI_Bcast" "$TMP/out" | head -1)"
+if [ $rc -eq 0 ] && grep -q "rank 1 of 2: broadcast of 4 i32 failed: MPI_ERR" "$TMP/out"; then
+    pass "MPI error: $(grep "broadcast of 4 i32 failed" "$TMP/out" | head -1)"
 else fail "MPI error: exit $rc"; cat "$TMP/out"; fi
 finish
