@@ -3,7 +3,7 @@ EXTRA_PROGRAMS = bench/bench_train
 bench_bench_train_SOURCES = bench/bench_train.c
 bench_bench_train_CFLAGS = $(AM_CFLAGS) $(OPENBLAS_CFLAGS)
 bench_bench_train_LDADD = core/libllmrt.la $(OPENBLAS_LIBS) -lm
-EXTRA_DIST += bench/run.sh bench/torch_train.py bench/README.md bench/strategies.sh
+EXTRA_DIST += bench/run.sh bench/torch_train.py bench/README.md bench/strategies.sh bench/formats.sh
 CLEANFILES += bench/bench_train
 bench: all bench/bench_train
 	sh $(srcdir)/bench/run.sh $(abs_top_builddir)
@@ -11,3 +11,15 @@ bench: all bench/bench_train
 bench-strategies: all runs/demo-data/train.txt
 	sh $(srcdir)/bench/strategies.sh $(abs_top_builddir)
 .PHONY: bench-strategies
+bench-formats: all runs/demo-data/train.txt
+	sh $(srcdir)/bench/formats.sh $(abs_top_builddir)
+.PHONY: bench-formats
+# Conversion kernels of the cpu backend (convert_ex) against memcpy.
+EXTRA_PROGRAMS += bench/bench_convert
+bench_bench_convert_SOURCES = bench/bench_convert.c
+bench_bench_convert_LDADD = core/libllmrt.la -lm
+CLEANFILES += bench/bench_convert
+bench-convert: all bench/bench_convert
+	LLMRT_PLUGIN_PATH=$(abs_top_builddir)/plugins/cpu/.libs $(LIBTOOL) --mode=execute \
+	  ./bench/bench_convert $(BENCH_CONVERT_MIB) --set cpu.threads=$${THREADS:-2}
+.PHONY: bench-convert

@@ -15,6 +15,8 @@ static const char usage[] =
     "DIR is a step-NNNNNN directory or an output directory (its latest checkpoint);\n"
     "without it, the latest checkpoint in CONFIG's [train] out. The model is\n"
     "rebuilt from the checkpoint's config.ini; --set overrides apply on top.\n"
+    "--checkpoint may also name a weights file (an int8 export of `llmrt export`,\n"
+    "a GPT-2 safetensors file): the model is then CONFIG's.\n"
     "N batches of [train] batch x [model] context tokens (default: all).\n";
 
 int llmrt_cmd_eval(int argc, char **argv)

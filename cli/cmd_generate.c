@@ -18,7 +18,9 @@ static const char usage[] =
     "the model at temperature T (default 1.0; 0 = greedy) among the K most\n"
     "likely tokens (default 0 = all), seeded with S (default 1). DIR is a\n"
     "step-NNNNNN directory or an output directory (its latest checkpoint);\n"
-    "without it, the latest checkpoint in CONFIG's [train] out.\n";
+    "without it, the latest checkpoint in CONFIG's [train] out. --checkpoint may\n"
+    "also name a weights file (an int8 export, a GPT-2 safetensors file): the\n"
+    "model is then CONFIG's.\n";
 
 static void print_token(int32_t token, void *user)
 {

@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "error.h"
 #include "plan.h"
+#include "precision.h"
 
 static const char usage[] =
     "usage: llmrt plan [CONFIG] [--params N] [--world N] [--strategy S] [--format F]\n"
@@ -88,7 +89,7 @@ static void print_table(const plan_row *rows, size_t n, const char *unit, double
 
 int llmrt_cmd_plan(int argc, char **argv)
 {
-    const char *params_s = NULL, *world_s = NULL, *strategy = NULL, *format = "fp32",
+    const char *params_s = NULL, *world_s = NULL, *strategy = NULL, *format = NULL,
                *batch_s = NULL, *unit_s = NULL;
     const llmrt_cli_option opts[] = {{"--params", &params_s}, {"--world", &world_s},
                                      {"--strategy", &strategy}, {"--format", &format},
@@ -116,6 +117,18 @@ int llmrt_cmd_plan(int argc, char **argv)
     if ((world_s && (rc = parse_int("--world", world_s, 1, 1 << 24, &world))) ||
         (batch_s && (rc = parse_int("--batch", batch_s, 1, 1 << 20, &batch))))
         goto out;
+    /* The format: --format, else the config's [runtime] format. */
+    if (!format && llmrt_config_string(cfg, "runtime", "format", "fp32",
+                                       "number format of parameters and activations",
+                                       &format)) {
+        rc = llmrt_cli_fail();
+        goto out;
+    }
+    llmrt_precision prec;
+    if (llmrt_precision_read(cfg, format, NULL, &prec)) {
+        rc = llmrt_cli_fail();
+        goto out;
+    }
     if (params_s && llmrt_plan_parse_count(params_s, &count)) {
         rc = llmrt_cli_fail();
         goto out;
@@ -169,24 +182,27 @@ int llmrt_cmd_plan(int argc, char **argv)
             goto out;
         }
         if (!batch) batch = cfg_batch;
+        mc.dtype = prec.compute_type;
+        mc.qat = prec.qat;
         size_t n_params = llmrt_gpt_n_params(&mc);
         double acts = (double)llmrt_gpt_activation_bytes(&mc, (int)batch, mc.context);
         printf("model: %d layers, dim %d, %d heads, context %d, vocab %d: %zu parameters; "
-               "activations for batch %ld x %d tokens (fp32, as the training loop runs them)\n",
-               mc.layers, mc.dim, mc.heads, mc.context, mc.vocab, n_params, batch, mc.context);
+               "activations for batch %ld x %d tokens (%s, as the training loop runs them)\n",
+               mc.layers, mc.dim, mc.heads, mc.context, mc.vocab, n_params, batch, mc.context,
+               llmrt_precision_dtype_name(mc.dtype));
         for (size_t i = 0; names[i]; i++, n_rows++) {
             plan_row *r = &rows[n_rows];
             memset(r, 0, sizeof *r);
             r->strategy = names[i];
             r->has_activations = 1;
             int plugin_ok = 0;
-            if (!strcmp(format, "fp32")) {
+            {
                 size_t best[LLMRT_MEM_CATEGORY_COUNT] = {0}, b[LLMRT_MEM_CATEGORY_COUNT];
                 int err = 0;
                 /* Ranks differ only by padding: the first and the last tell. */
                 for (long k = 0; k < world && !err; k = k ? world : (world > 1 ? world - 1 : world)) {
-                    err = llmrt_plan_layout(cfg, names[i], &mc, (int)world, (int)k, (int)batch,
-                                            mc.context, b);
+                    err = llmrt_plan_layout(cfg, names[i], &mc, &prec, (int)world, (int)k,
+                                            (int)batch, mc.context, b);
                     size_t tb = 0, tbest = 0;
                     for (int c = 0; c < LLMRT_MEM_CATEGORY_COUNT; c++) tb += b[c], tbest += best[c];
                     if (!err && tb > tbest) memcpy(best, b, sizeof best);
@@ -202,8 +218,6 @@ int llmrt_cmd_plan(int argc, char **argv)
                     char *nl = strchr(r->source, '\n');
                     if (nl) *nl = '\0';
                 }
-            } else {
-                snprintf(r->source, sizeof r->source, "formula (%s)", format);
             }
             if (!plugin_ok) {
                 llmrt_plan_formula((double)n_params, (int)world, names[i], format, r->bytes);

@@ -14,6 +14,8 @@ int llmrt_cmd_plugins(int argc, char **argv);
 int llmrt_cmd_bench(int argc, char **argv);
 int llmrt_cmd_plan(int argc, char **argv);
 int llmrt_cmd_ckpt(int argc, char **argv);
+int llmrt_cmd_formats(int argc, char **argv);
+int llmrt_cmd_export(int argc, char **argv);
 
 
 /* --- shared by the subcommands (cli/options.c) --- */
@@ -36,8 +38,9 @@ int llmrt_cli_apply_sets(int argc, char **argv, llmrt_config *cfg);
  * it was trained with (DIR/config.ini) with the command line's --set
  * overrides on top, and a session holding its weights. */
 typedef struct llmrt_cli_checkpoint {
-    char *dir;
+    char *dir;             /* the checkpoint directory, or the weights file */
     llmrt_config *cfg;
+    int cfg_borrowed;      /* cfg is the caller's (a weights file was given) */
     llmrt_session session;
 } llmrt_cli_checkpoint;
 

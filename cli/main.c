@@ -18,6 +18,8 @@ static const struct {
     {"bench", llmrt_cmd_bench, "benchmarks: bench collectives times the collective plugin"},
     {"plan", llmrt_cmd_plan, "memory per rank by category, before a run"},
     {"ckpt", llmrt_cmd_ckpt, "inspect or consolidate a (sharded) checkpoint"},
+    {"formats", llmrt_cmd_formats, "the number formats found, from their descriptors"},
+    {"export", llmrt_cmd_export, "write an int8 export of a QAT checkpoint"},
 };
 
 static void usage(FILE *out)

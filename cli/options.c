@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "commands.h"
 #include "error.h"
@@ -85,7 +86,21 @@ int llmrt_cli_checkpoint_open(int argc, char **argv, llmrt_config *cfg, const ch
 {
     char file[4096];
     long run_batch;
+    struct stat sb;
     memset(ck, 0, sizeof *ck);
+    if (path && stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
+        /* A weights file (an int8 export, a Hugging Face GPT-2 file): the
+         * model comes from CONFIG and --set, the weights from the file. */
+        ck->cfg = cfg;
+        ck->cfg_borrowed = 1;
+        if (llmrt_config_int(cfg, "train", "batch", 8, 1, 1 << 20,
+                             "sequences per micro-batch per rank", &run_batch) ||
+            !(ck->dir = strdup(path)) ||
+            llmrt_session_open(&ck->session, cfg, batch > 0 ? batch : (int)run_batch, 0) ||
+            llmrt_session_load_weights(&ck->session, path))
+            return llmrt_cli_fail();
+        return 0;
+    }
     if (llmrt_find_checkpoint(cfg, path, &ck->dir) || llmrt_config_new(&ck->cfg))
         return llmrt_cli_fail();
     snprintf(file, sizeof file, "%s/config.ini", ck->dir);
@@ -103,7 +118,7 @@ int llmrt_cli_checkpoint_open(int argc, char **argv, llmrt_config *cfg, const ch
 void llmrt_cli_checkpoint_close(llmrt_cli_checkpoint *ck)
 {
     llmrt_session_close(&ck->session);
-    if (ck->cfg) llmrt_config_free(ck->cfg);
+    if (ck->cfg && !ck->cfg_borrowed) llmrt_config_free(ck->cfg);
     free(ck->dir);
     memset(ck, 0, sizeof *ck);
 }

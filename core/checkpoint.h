@@ -41,6 +41,9 @@
 /* Optimizer tensors are these prefixes + the parameter's name. */
 #define LLMRT_CKPT_EXP_AVG_PREFIX "exp_avg."
 #define LLMRT_CKPT_EXP_AVG_SQ_PREFIX "exp_avg_sq."
+/* Mixed precision: the fp32 master parameters, beside m and v (model.safetensors
+ * holds the parameters the model computes with, widened to fp32). */
+#define LLMRT_CKPT_MASTER_PREFIX "master."
 
 /* ------------------------------------------------------------------ state.json */
 

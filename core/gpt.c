@@ -11,7 +11,14 @@
  *
  * The parameter layout is spelled out once, in the tensor tables below; the
  * layout the strategy sees, the offsets the kernels use, the shapes the
- * checkpoints write and the initialisation are all derived from them. */
+ * checkpoints write and the initialisation are all derived from them.
+ *
+ * Number formats: parameters, gradients and activations are in cfg.dtype
+ * (f32, bf16 or f16), so every buffer is addressed in bytes through the
+ * element size; only the per-row statistics the kernels keep in fp32 (norm
+ * mean/rstd, attention lse, losses) and the int32 ids are typed. With QAT
+ * (fp32 only) the four linear weights of each block are fake-quantized to
+ * int8 with learned per-output-channel step sizes (LSQ, core/qat.h). */
 #include "gpt.h"
 
 #include <math.h>
@@ -20,6 +27,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "qat.h"
 #include "rng.h"
 #include "runtime.h"
 
@@ -34,7 +42,8 @@ typedef enum init_kind {
     INIT_NORMAL,   /* N(0, 0.02)                     */
     INIT_RESIDUAL, /* N(0, 0.02 / sqrt(2 * layers))  */
     INIT_ZERO,
-    INIT_ONE
+    INIT_ONE,
+    INIT_LSQ       /* 2 mean|w| / sqrt(qmax) over the channel of weight scale_of */
 } init_kind;
 
 typedef struct tensor_spec {
@@ -42,6 +51,7 @@ typedef struct tensor_spec {
     dim_code d0, d1;   /* d1 == D_NONE: a vector */
     int weight_decay;
     init_kind init;
+    int scale_of;      /* INIT_LSQ: the index of the weight this is the step size of */
 } tensor_spec;
 
 /* Unit 0. */
@@ -51,7 +61,8 @@ static const tensor_spec embedding_tensors[EMB_N] = {
     [EMB_WPE] = {"transformer.wpe.weight", D_CONTEXT, D_C, 1, INIT_NORMAL},
 };
 
-/* Units 1 .. layers. */
+/* Units 1 .. layers: BLK_N tensors, and with QAT the step sizes of the four
+ * linear weights appended (so that a QAT unit starts like a plain one). */
 enum {
     BLK_LN1_W, BLK_LN1_B,
     BLK_QKV_W, BLK_QKV_B,
@@ -59,9 +70,11 @@ enum {
     BLK_LN2_W, BLK_LN2_B,
     BLK_FC_W, BLK_FC_B,
     BLK_FCPROJ_W, BLK_FCPROJ_B,
-    BLK_N
+    BLK_N,
+    BLK_QKV_S = BLK_N, BLK_ATTPROJ_S, BLK_FC_S, BLK_FCPROJ_S,
+    BLK_QAT_N
 };
-static const tensor_spec block_tensors[BLK_N] = {
+static const tensor_spec block_tensors[BLK_QAT_N] = {
     [BLK_LN1_W] = {"ln_1.weight", D_C, D_NONE, 0, INIT_ONE},
     [BLK_LN1_B] = {"ln_1.bias", D_C, D_NONE, 0, INIT_ZERO},
     [BLK_QKV_W] = {"attn.c_attn.weight", D_C, D_3C, 1, INIT_NORMAL},
@@ -74,6 +87,11 @@ static const tensor_spec block_tensors[BLK_N] = {
     [BLK_FC_B] = {"mlp.c_fc.bias", D_4C, D_NONE, 0, INIT_ZERO},
     [BLK_FCPROJ_W] = {"mlp.c_proj.weight", D_4C, D_C, 1, INIT_RESIDUAL},
     [BLK_FCPROJ_B] = {"mlp.c_proj.bias", D_C, D_NONE, 0, INIT_ZERO},
+    /* QAT only: one step size per output channel (column of [in, out]). */
+    [BLK_QKV_S] = {"attn.c_attn.weight_scale", D_3C, D_NONE, 0, INIT_LSQ, BLK_QKV_W},
+    [BLK_ATTPROJ_S] = {"attn.c_proj.weight_scale", D_C, D_NONE, 0, INIT_LSQ, BLK_ATTPROJ_W},
+    [BLK_FC_S] = {"mlp.c_fc.weight_scale", D_4C, D_NONE, 0, INIT_LSQ, BLK_FC_W},
+    [BLK_FCPROJ_S] = {"mlp.c_proj.weight_scale", D_C, D_NONE, 0, INIT_LSQ, BLK_FCPROJ_W},
 };
 
 /* Unit layers + 1. */
@@ -82,6 +100,16 @@ static const tensor_spec head_tensors[HEAD_N] = {
     [HEAD_LNF_W] = {"transformer.ln_f.weight", D_C, D_NONE, 0, INIT_ONE},
     [HEAD_LNF_B] = {"transformer.ln_f.bias", D_C, D_NONE, 0, INIT_ZERO},
 };
+
+static const char *dtype_name(llmrt_dtype t)
+{
+    switch (t) {
+    case LLMRT_DTYPE_F32: return "f32";
+    case LLMRT_DTYPE_BF16: return "bf16";
+    case LLMRT_DTYPE_F16: return "f16";
+    default: return "an unsupported dtype";
+    }
+}
 
 static size_t dim_value(const llmrt_gpt_config *c, dim_code d)
 {
@@ -108,7 +136,7 @@ static const tensor_spec *unit_specs(const llmrt_gpt_config *c, size_t unit, siz
         return embedding_tensors;
     }
     if (unit <= (size_t)c->layers) {
-        *n = BLK_N;
+        *n = c->qat ? BLK_QAT_N : BLK_N;
         return block_tensors;
     }
     if (unit == (size_t)c->layers + 1) {
@@ -147,6 +175,22 @@ int llmrt_gpt_config_check(const llmrt_gpt_config *c)
     if (c->vocab < 1 || c->vocab > (1 << 30))
         return llmrt_error(LLMRT_ERR_INVALID, "model.vocab = %d: expected 1 .. %d", c->vocab,
                            1 << 30);
+    if (c->dtype != LLMRT_DTYPE_F32 && c->dtype != LLMRT_DTYPE_BF16 &&
+        c->dtype != LLMRT_DTYPE_F16)
+        return llmrt_error(LLMRT_ERR_INVALID,
+                           "gpt: compute dtype %d: expected f32, bf16 or f16 (the [runtime] "
+                           "format fp32, bf16 or fp16)",
+                           (int)c->dtype);
+    if (c->qat != 0 && c->qat != 1)
+        return llmrt_error(LLMRT_ERR_INVALID, "gpt: qat = %d: expected 0 or 1", c->qat);
+    /* LSQ learns fp32 step sizes against fp32 weights (the fake-quant kernels
+     * are fp32 only), so int8 QAT computes in fp32. */
+    if (c->qat && c->dtype != LLMRT_DTYPE_F32)
+        return llmrt_error(LLMRT_ERR_INVALID,
+                           "gpt: int8 QAT needs fp32 compute, not %s: [runtime] format = int8 "
+                           "trains fp32 weights fake-quantized to int8 and combines with no "
+                           "other format",
+                           dtype_name(c->dtype));
     return LLMRT_OK;
 }
 
@@ -217,7 +261,7 @@ int llmrt_gpt_layout_build(const llmrt_gpt_config *c, llmrt_model_layout *layout
     llmrt_tensor_desc *tensors = (llmrt_tensor_desc *)(units + n_units);
     char *names = (char *)(tensors + n_tensors), *names_end = block + bytes;
     for (size_t u = 0; u < n_units; u++) {
-        size_t n, off[BLK_N + 1];
+        size_t n, off[BLK_QAT_N + 1];
         const tensor_spec *s = unit_specs(c, u, &n);
         spec_offsets(c, s, n, off);
         units[u].name = names;
@@ -236,8 +280,13 @@ int llmrt_gpt_layout_build(const llmrt_gpt_config *c, llmrt_model_layout *layout
     layout->struct_size = sizeof *layout;
     layout->n_units = n_units;
     layout->units = units;
-    layout->param_type = LLMRT_DTYPE_F32;
-    layout->grad_type = LLMRT_DTYPE_F32;
+    /* The training loop overrides reduce_type, param_rounding and
+     * rounding_seed from the precision policy. */
+    layout->param_type = c->dtype;
+    layout->grad_type = c->dtype;
+    layout->reduce_type = c->dtype;
+    layout->param_rounding = LLMRT_ROUND_NEAREST_EVEN;
+    layout->rounding_seed = 0;
     return LLMRT_OK;
 }
 
@@ -267,10 +316,46 @@ void llmrt_gpt_init_unit(const llmrt_gpt_config *c, size_t unit, uint64_t seed,
             case INIT_RESIDUAL: p[j] = (float)(std_residual * llmrt_rng_normal(&rng)); break;
             case INIT_ZERO: p[j] = 0.0f; break;
             case INIT_ONE: p[j] = 1.0f; break;
+            case INIT_LSQ: p[j] = 0.0f; break; /* from the weights, below */
             }
         }
         p += numel;
     }
+    /* The step sizes come last in the unit and draw no random numbers, so a
+     * QAT model starts from the same weights as a plain one. */
+    if (c->qat) llmrt_gpt_qat_init_scales(c, unit, host_params);
+}
+
+int llmrt_gpt_qat_init_scales(const llmrt_gpt_config *c, size_t unit, float *host_unit)
+{
+    if (!c->qat)
+        return llmrt_error(LLMRT_ERR_INVALID,
+                           "gpt: step sizes asked for a model without QAT ([runtime] format "
+                           "is not int8)");
+    size_t n, off[BLK_QAT_N + 1];
+    const tensor_spec *s = unit_specs(c, unit, &n);
+    if (!s)
+        return llmrt_error(LLMRT_ERR_INVALID, "gpt: unit %zu: the model has %zu units", unit,
+                           llmrt_gpt_n_units(c));
+    spec_offsets(c, s, n, off);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i].init != INIT_LSQ) continue;
+        const tensor_spec *w = &s[s[i].scale_of];
+        int64_t rows = (int64_t)dim_value(c, w->d0), cols = (int64_t)dim_value(c, w->d1);
+        const float *weight = host_unit + off[s[i].scale_of];
+        for (int64_t col = 0; col < cols; col++)
+            host_unit[off[i] + (size_t)col] = llmrt_qat_init_step(weight, rows, cols, col);
+    }
+    return LLMRT_OK;
+}
+
+int llmrt_gpt_tensor_scale(const llmrt_gpt_config *c, size_t unit, size_t tensor)
+{
+    size_t n;
+    const tensor_spec *s = unit_specs(c, unit, &n);
+    for (size_t i = 0; s && i < n; i++)
+        if (s[i].init == INIT_LSQ && (size_t)s[i].scale_of == tensor) return (int)i;
+    return -1;
 }
 
 double llmrt_gpt_flops_per_token(const llmrt_gpt_config *c, int T)
@@ -283,35 +368,40 @@ double llmrt_gpt_flops_per_token(const llmrt_gpt_config *c, int T)
 /* Activations                                                              */
 /* ------------------------------------------------------------------------ */
 
-/* What one block keeps for its backward. Row-major, rows = B * T. */
+/* What one block keeps for its backward. Row-major, rows = B * T. Buffers
+ * typed void * hold cfg.dtype; the fp32 ones are fp32 in every dtype. */
 typedef struct gpt_layer_acts {
-    float *ln1;                 /* [BT, C]   ln_1 output                        */
+    void *ln1;                  /* [BT, C]   ln_1 output                        */
     float *ln1_mean, *ln1_rstd; /* [BT]                                         */
-    float *qkv;                 /* [BT, 3C]  c_attn output: q | k | v            */
-    float *atty;                /* [BT, C]   attention output, before c_proj     */
+    void *qkv;                  /* [BT, 3C]  c_attn output: q | k | v            */
+    void *atty;                 /* [BT, C]   attention output, before c_proj     */
     float *att_lse;             /* [B, NH, T] log-sum-exp of each score row      */
-    float *res_att;             /* [BT, C]   residual after the attention        */
-    float *ln2;                 /* [BT, C]   ln_2 output                        */
+    void *res_att;              /* [BT, C]   residual after the attention        */
+    void *ln2;                  /* [BT, C]   ln_2 output                        */
     float *ln2_mean, *ln2_rstd; /* [BT]                                         */
-    float *fch;                 /* [BT, 4C]  c_fc output (GELU input)            */
-    float *fch_gelu;            /* [BT, 4C]  GELU output                         */
-    float *res_mlp;             /* [BT, C]   residual after the MLP: block output */
+    void *fch;                  /* [BT, 4C]  c_fc output (GELU input)            */
+    void *fch_gelu;             /* [BT, 4C]  GELU output                         */
+    void *res_mlp;              /* [BT, C]   residual after the MLP: block output */
 } gpt_layer_acts;
 
 typedef struct gpt_acts {
-    float *encoded;             /* [BT, C]   wte[inputs] + wpe[positions]        */
+    void *encoded;              /* [BT, C]   wte[inputs] + wpe[positions]        */
     gpt_layer_acts *layer;      /* [layers]                                     */
-    float *lnf;                 /* [BT, C]   ln_f output                        */
+    void *lnf;                  /* [BT, C]   ln_f output                        */
     float *lnf_mean, *lnf_rstd; /* [BT]                                         */
-    float *logits;              /* [BT, Vp]  Vp = vocab rounded up to 64; the
+    void *logits;               /* [BT, Vp]  Vp = vocab rounded up to 64; the
                                    backward overwrites it with dlogits           */
     float *losses;              /* [BT]                                         */
     int32_t *inputs, *targets, *positions; /* [BT] token ids, targets, t of each row */
     /* Backward scratch, shared by every block. */
-    float *d_resid;             /* [BT, C]   gradient of the residual stream     */
-    float *d_norm;              /* [BT, C]   of a LayerNorm output; also of atty  */
-    float *d_fch;               /* [BT, 4C]  of c_fc's output; also of qkv       */
-    float *d_gelu;              /* [BT, 4C]  of the GELU output                  */
+    void *d_resid;              /* [BT, C]   gradient of the residual stream     */
+    void *d_norm;               /* [BT, C]   of a LayerNorm output; also of atty  */
+    void *d_fch;                /* [BT, 4C]  of c_fc's output; also of qkv       */
+    void *d_gelu;               /* [BT, 4C]  of the GELU output                  */
+    /* QAT only (fp32): the fake-quantized weight of the linear layer at hand
+     * and, in the backward, the gradient with respect to it. */
+    float *qat_w;               /* [4C^2] */
+    float *qat_dw;              /* [4C^2] */
 } gpt_acts;
 
 enum { ACT_ALIGN = 64 };
@@ -350,39 +440,45 @@ static size_t plan_activations(const llmrt_gpt_config *c, size_t B, size_t T, ch
 {
     carver cv = {base, 0, 0};
     size_t C = (size_t)c->dim, NH = (size_t)c->heads, Vp = padded_vocab(c);
+    size_t es = llmrt_dtype_size(c->dtype), f = sizeof(float), i32 = sizeof(int32_t);
     size_t BT;
-    if (__builtin_mul_overflow(B, T, &BT) || BT > SIZE_MAX / (4 * C + Vp)) return 0;
+    if (!es || __builtin_mul_overflow(B, T, &BT) || BT > SIZE_MAX / (4 * C + Vp)) return 0;
     gpt_acts dummy;
     if (!a) a = &dummy;
-    a->encoded = carve(&cv, BT * C, sizeof(float));
+    a->encoded = carve(&cv, BT * C, es);
     for (size_t l = 0; l < (size_t)c->layers; l++) {
         gpt_layer_acts scratch, *la = base ? &a->layer[l] : &scratch;
-        la->ln1 = carve(&cv, BT * C, sizeof(float));
-        la->ln1_mean = carve(&cv, BT, sizeof(float));
-        la->ln1_rstd = carve(&cv, BT, sizeof(float));
-        la->qkv = carve(&cv, BT * 3 * C, sizeof(float));
-        la->atty = carve(&cv, BT * C, sizeof(float));
-        la->att_lse = carve(&cv, BT * NH, sizeof(float));
-        la->res_att = carve(&cv, BT * C, sizeof(float));
-        la->ln2 = carve(&cv, BT * C, sizeof(float));
-        la->ln2_mean = carve(&cv, BT, sizeof(float));
-        la->ln2_rstd = carve(&cv, BT, sizeof(float));
-        la->fch = carve(&cv, BT * 4 * C, sizeof(float));
-        la->fch_gelu = carve(&cv, BT * 4 * C, sizeof(float));
-        la->res_mlp = carve(&cv, BT * C, sizeof(float));
+        la->ln1 = carve(&cv, BT * C, es);
+        la->ln1_mean = carve(&cv, BT, f);
+        la->ln1_rstd = carve(&cv, BT, f);
+        la->qkv = carve(&cv, BT * 3 * C, es);
+        la->atty = carve(&cv, BT * C, es);
+        la->att_lse = carve(&cv, BT * NH, f);
+        la->res_att = carve(&cv, BT * C, es);
+        la->ln2 = carve(&cv, BT * C, es);
+        la->ln2_mean = carve(&cv, BT, f);
+        la->ln2_rstd = carve(&cv, BT, f);
+        la->fch = carve(&cv, BT * 4 * C, es);
+        la->fch_gelu = carve(&cv, BT * 4 * C, es);
+        la->res_mlp = carve(&cv, BT * C, es);
     }
-    a->lnf = carve(&cv, BT * C, sizeof(float));
-    a->lnf_mean = carve(&cv, BT, sizeof(float));
-    a->lnf_rstd = carve(&cv, BT, sizeof(float));
-    a->logits = carve(&cv, BT * Vp, sizeof(float));
-    a->losses = carve(&cv, BT, sizeof(float));
-    a->inputs = carve(&cv, BT, sizeof(int32_t));
-    a->targets = carve(&cv, BT, sizeof(int32_t));
-    a->positions = carve(&cv, BT, sizeof(int32_t));
-    a->d_resid = carve(&cv, BT * C, sizeof(float));
-    a->d_norm = carve(&cv, BT * C, sizeof(float));
-    a->d_fch = carve(&cv, BT * 4 * C, sizeof(float));
-    a->d_gelu = carve(&cv, BT * 4 * C, sizeof(float));
+    a->lnf = carve(&cv, BT * C, es);
+    a->lnf_mean = carve(&cv, BT, f);
+    a->lnf_rstd = carve(&cv, BT, f);
+    a->logits = carve(&cv, BT * Vp, es);
+    a->losses = carve(&cv, BT, f);
+    a->inputs = carve(&cv, BT, i32);
+    a->targets = carve(&cv, BT, i32);
+    a->positions = carve(&cv, BT, i32);
+    a->d_resid = carve(&cv, BT * C, es);
+    a->d_norm = carve(&cv, BT * C, es);
+    a->d_fch = carve(&cv, BT * 4 * C, es);
+    a->d_gelu = carve(&cv, BT * 4 * C, es);
+    a->qat_w = a->qat_dw = NULL;
+    if (c->qat) {
+        a->qat_w = carve(&cv, 4 * C * C, f);
+        a->qat_dw = carve(&cv, 4 * C * C, f);
+    }
     return cv.overflow ? 0 : cv.off;
 }
 
@@ -402,7 +498,9 @@ struct llmrt_gpt {
     const llmrt_compute_vtable *vt;
     void *cc;                   /* the backend's context */
     llmrt_model_layout layout;
-    size_t emb_off[EMB_N + 1], blk_off[BLK_N + 1], head_off[HEAD_N + 1];
+    size_t emb_off[EMB_N + 1], blk_off[BLK_QAT_N + 1], head_off[HEAD_N + 1];
+    llmrt_dtype dt;             /* cfg.dtype: parameters, gradients, activations */
+    size_t es;                  /* its element size in bytes */
 
     int B_max, T_max;
     void *act_memory;           /* the one LLMRT_MEM_ACTIVATIONS buffer */
@@ -420,23 +518,40 @@ struct llmrt_gpt {
     int logits_valid;           /* logits hold the last forward's values        */
 };
 
-/* Parameters (or gradients) of a block, at the offsets the table gives. */
+/* Element i of a buffer of the model's dtype. */
+static void *at(const llmrt_gpt *m, const void *base, int64_t i)
+{
+    return (char *)(uintptr_t)base + (size_t)i * m->es;
+}
+
+/* Parameters (or gradients) of a block, at the offsets the table gives. The
+ * step sizes (fp32) are NULL without QAT. */
 typedef struct block_params {
-    float *ln1_w, *ln1_b, *qkv_w, *qkv_b, *attproj_w, *attproj_b;
-    float *ln2_w, *ln2_b, *fc_w, *fc_b, *fcproj_w, *fcproj_b;
+    void *ln1_w, *ln1_b, *qkv_w, *qkv_b, *attproj_w, *attproj_b;
+    void *ln2_w, *ln2_b, *fc_w, *fc_b, *fcproj_w, *fcproj_b;
+    float *qkv_s, *attproj_s, *fc_s, *fcproj_s;
 } block_params;
 
-static block_params block_at(const llmrt_gpt *m, float *base)
+static block_params block_at(const llmrt_gpt *m, void *base)
 {
     const size_t *o = m->blk_off;
-    return (block_params){
-        .ln1_w = base + o[BLK_LN1_W], .ln1_b = base + o[BLK_LN1_B],
-        .qkv_w = base + o[BLK_QKV_W], .qkv_b = base + o[BLK_QKV_B],
-        .attproj_w = base + o[BLK_ATTPROJ_W], .attproj_b = base + o[BLK_ATTPROJ_B],
-        .ln2_w = base + o[BLK_LN2_W], .ln2_b = base + o[BLK_LN2_B],
-        .fc_w = base + o[BLK_FC_W], .fc_b = base + o[BLK_FC_B],
-        .fcproj_w = base + o[BLK_FCPROJ_W], .fcproj_b = base + o[BLK_FCPROJ_B],
+    block_params b = {
+        .ln1_w = at(m, base, (int64_t)o[BLK_LN1_W]), .ln1_b = at(m, base, (int64_t)o[BLK_LN1_B]),
+        .qkv_w = at(m, base, (int64_t)o[BLK_QKV_W]), .qkv_b = at(m, base, (int64_t)o[BLK_QKV_B]),
+        .attproj_w = at(m, base, (int64_t)o[BLK_ATTPROJ_W]),
+        .attproj_b = at(m, base, (int64_t)o[BLK_ATTPROJ_B]),
+        .ln2_w = at(m, base, (int64_t)o[BLK_LN2_W]), .ln2_b = at(m, base, (int64_t)o[BLK_LN2_B]),
+        .fc_w = at(m, base, (int64_t)o[BLK_FC_W]), .fc_b = at(m, base, (int64_t)o[BLK_FC_B]),
+        .fcproj_w = at(m, base, (int64_t)o[BLK_FCPROJ_W]),
+        .fcproj_b = at(m, base, (int64_t)o[BLK_FCPROJ_B]),
     };
+    if (m->cfg.qat) { /* fp32, so `at` addresses them in floats */
+        b.qkv_s = at(m, base, (int64_t)o[BLK_QKV_S]);
+        b.attproj_s = at(m, base, (int64_t)o[BLK_ATTPROJ_S]);
+        b.fc_s = at(m, base, (int64_t)o[BLK_FC_S]);
+        b.fcproj_s = at(m, base, (int64_t)o[BLK_FCPROJ_S]);
+    }
+    return b;
 }
 
 #define CHECK(call)                                                                        \
@@ -466,6 +581,10 @@ static int check_backend(const llmrt_gpt *m, const char *backend)
     else if (!LLMRT_HAS(vt, sz, memset)) missing = "memset";
     else if (!LLMRT_HAS(vt, sz, copy_to_device)) missing = "copy_to_device";
     else if (!LLMRT_HAS(vt, sz, copy_to_host)) missing = "copy_to_host";
+    else if (m->cfg.qat && !LLMRT_HAS(vt, sz, fake_quant_forward))
+        missing = "fake_quant_forward (int8 QAT)";
+    else if (m->cfg.qat && !LLMRT_HAS(vt, sz, fake_quant_backward))
+        missing = "fake_quant_backward (int8 QAT)";
     if (missing)
         return llmrt_error(LLMRT_ERR_UNSUPPORTED,
                            "backend %s does not support %s, which the gpt model needs",
@@ -497,10 +616,12 @@ int llmrt_gpt_create(llmrt_gpt **out, const llmrt_gpt_config *cfg, llmrt_rt *rt,
     m->rt = rt;
     m->vt = be.vt;
     m->cc = be.ctx;
+    m->dt = cfg->dtype;
+    m->es = llmrt_dtype_size(cfg->dtype);
     m->B_max = B_max;
     m->T_max = T_max;
     spec_offsets(cfg, embedding_tensors, EMB_N, m->emb_off);
-    spec_offsets(cfg, block_tensors, BLK_N, m->blk_off);
+    spec_offsets(cfg, block_tensors, cfg->qat ? BLK_QAT_N : BLK_N, m->blk_off);
     spec_offsets(cfg, head_tensors, HEAD_N, m->head_off);
     if ((rc = check_backend(m, llmrt_rt_component_name(rt, LLMRT_KIND_COMPUTE))) ||
         (rc = llmrt_gpt_layout_build(cfg, &m->layout)))
@@ -552,67 +673,111 @@ const llmrt_model_layout *llmrt_gpt_layout(const llmrt_gpt *m) { return &m->layo
 /* Layers, as kernel calls                                                  */
 /* ------------------------------------------------------------------------ */
 
-/* out[rows, n] = inp[rows, k] @ w[k, n] + bias (w in HF Conv1D layout). With
- * accumulate, out += instead (a residual connection). */
-static int matmul_forward(llmrt_gpt *m, float *out, const float *inp, const float *w,
-                          const float *bias, int64_t rows, int64_t k, int64_t n, int accumulate)
+/* LSQ fake quantization of a [k, n] weight (HF Conv1D [in, out]) with one
+ * step size per output channel: axis 1, N = k values per channel. */
+static llmrt_fake_quant_desc weight_quant_desc(const float *w, const float *scale, int64_t k,
+                                               int64_t n)
 {
+    return (llmrt_fake_quant_desc){
+        .struct_size = sizeof(llmrt_fake_quant_desc),
+        .rows = k, .cols = n,
+        .axis = 1,
+        .qmin = LLMRT_I8_QMIN, .qmax = LLMRT_I8_QMAX,
+        .x = w, .scale = scale,
+        .grad_factor = llmrt_qat_grad_factor(k),
+    };
+}
+
+/* With QAT (scale != NULL) the weight a matmul uses: fake_quant(w, scale) in
+ * the scratch buffer qat_w. Otherwise w itself. */
+static int effective_weight(llmrt_gpt *m, const void *w, const float *scale, int64_t k,
+                            int64_t n, const void **out)
+{
+    *out = w;
+    if (!scale) return LLMRT_OK;
+    llmrt_fake_quant_desc d = weight_quant_desc(w, scale, k, n);
+    d.out = m->acts.qat_w;
+    CHECK(m->vt->fake_quant_forward(m->cc, &d));
+    *out = m->acts.qat_w;
+    return LLMRT_OK;
+}
+
+/* out[rows, n] = inp[rows, k] @ w[k, n] + bias (w in HF Conv1D layout; with
+ * QAT, fake_quant(w, scale)). With accumulate, out += instead (a residual
+ * connection). */
+static int matmul_forward(llmrt_gpt *m, void *out, const void *inp, const void *w,
+                          const float *scale, const void *bias, int64_t rows, int64_t k,
+                          int64_t n, int accumulate)
+{
+    const void *wq;
+    CHECK(effective_weight(m, w, scale, k, n, &wq));
     llmrt_gemm_desc d = {
         .struct_size = sizeof d,
         .m = rows, .n = n, .k = k,
         .alpha = 1.0f, .beta = accumulate ? 1.0f : 0.0f,
-        .a = inp, .lda = k, .a_type = LLMRT_DTYPE_F32,
-        .b = w, .ldb = n, .b_type = LLMRT_DTYPE_F32,
-        .c = out, .ldc = n, .c_type = LLMRT_DTYPE_F32,
+        .a = inp, .lda = k, .a_type = m->dt,
+        .b = wq, .ldb = n, .b_type = m->dt,
+        .c = out, .ldc = n, .c_type = m->dt,
         .bias = bias,
     };
     return m->vt->gemm(m->cc, &d);
 }
 
 /* Backward of matmul_forward: dinp = dout @ w^T (overwritten), dw += inp^T @
- * dout, dbias += column sums of dout. */
-static int matmul_backward(llmrt_gpt *m, float *dinp, float *dw, float *dbias,
-                           const float *dout, const float *inp, const float *w, int64_t rows,
-                           int64_t k, int64_t n)
+ * dout, dbias += column sums of dout. With QAT the product used w_q =
+ * fake_quant(w, scale): dinp uses w_q, d w_q goes to scratch (beta 0), and
+ * fake_quant_backward turns it into dw (straight-through) and dscale (LSQ). */
+static int matmul_backward(llmrt_gpt *m, void *dinp, void *dw, float *dscale, void *dbias,
+                           const void *dout, const void *inp, const void *w,
+                           const float *scale, int64_t rows, int64_t k, int64_t n)
 {
+    const void *wq;
+    CHECK(effective_weight(m, w, scale, k, n, &wq));
     llmrt_gemm_desc dx = {
         .struct_size = sizeof dx,
         .trans_b = 1,
         .m = rows, .n = k, .k = n,
         .alpha = 1.0f, .beta = 0.0f,
-        .a = dout, .lda = n, .a_type = LLMRT_DTYPE_F32,
-        .b = w, .ldb = n, .b_type = LLMRT_DTYPE_F32,
-        .c = dinp, .ldc = k, .c_type = LLMRT_DTYPE_F32,
+        .a = dout, .lda = n, .a_type = m->dt,
+        .b = wq, .ldb = n, .b_type = m->dt,
+        .c = dinp, .ldc = k, .c_type = m->dt,
     };
     llmrt_gemm_desc dW = {
         .struct_size = sizeof dW,
         .trans_a = 1,
         .m = k, .n = n, .k = rows,
-        .alpha = 1.0f, .beta = 1.0f,
-        .a = inp, .lda = k, .a_type = LLMRT_DTYPE_F32,
-        .b = dout, .ldb = n, .b_type = LLMRT_DTYPE_F32,
-        .c = dw, .ldc = n, .c_type = LLMRT_DTYPE_F32,
+        .alpha = 1.0f, .beta = scale ? 0.0f : 1.0f,
+        .a = inp, .lda = k, .a_type = m->dt,
+        .b = dout, .ldb = n, .b_type = m->dt,
+        .c = scale ? (void *)m->acts.qat_dw : dw, .ldc = n, .c_type = m->dt,
     };
     CHECK(m->vt->gemm(m->cc, &dx));
     CHECK(m->vt->gemm(m->cc, &dW));
-    return m->vt->bias_grad(m->cc, dbias, dout, rows, n, LLMRT_DTYPE_F32);
+    if (scale) {
+        llmrt_fake_quant_desc fq = weight_quant_desc(w, scale, k, n);
+        fq.dout = m->acts.qat_dw;
+        fq.dx = dw;
+        fq.dscale = dscale;
+        CHECK(m->vt->fake_quant_backward(m->cc, &fq));
+    }
+    return m->vt->bias_grad(m->cc, dbias, dout, rows, n, m->dt);
 }
 
-static llmrt_norm_desc layernorm_desc(const llmrt_gpt *m, int64_t rows, const float *inp,
-                                      const float *w, const float *b, float *mean, float *rstd)
+static llmrt_norm_desc layernorm_desc(const llmrt_gpt *m, int64_t rows, const void *inp,
+                                      const void *w, const void *b, float *mean, float *rstd)
 {
     return (llmrt_norm_desc){
         .struct_size = sizeof(llmrt_norm_desc),
         .rows = rows, .cols = m->cfg.dim,
         .eps = 1e-5f,
-        .dtype = LLMRT_DTYPE_F32,
+        .dtype = m->dt,
         .inp = inp, .weight = w, .bias = b,
         .mean = mean, .rstd = rstd,
     };
 }
 
-static int layernorm_forward(llmrt_gpt *m, float *out, float *mean, float *rstd,
-                             const float *inp, const float *w, const float *b, int64_t rows)
+static int layernorm_forward(llmrt_gpt *m, void *out, float *mean, float *rstd,
+                             const void *inp, const void *w, const void *b, int64_t rows)
 {
     llmrt_norm_desc d = layernorm_desc(m, rows, inp, w, b, mean, rstd);
     d.out = out;
@@ -620,9 +785,9 @@ static int layernorm_forward(llmrt_gpt *m, float *out, float *mean, float *rstd,
 }
 
 /* dinp, dw, db += (rule 8). */
-static int layernorm_backward(llmrt_gpt *m, float *dinp, float *dw, float *db,
-                              const float *dout, const float *inp, const float *w,
-                              float *mean, float *rstd, int64_t rows)
+static int layernorm_backward(llmrt_gpt *m, void *dinp, void *dw, void *db, const void *dout,
+                              const void *inp, const void *w, float *mean, float *rstd,
+                              int64_t rows)
 {
     llmrt_norm_desc d = layernorm_desc(m, rows, inp, w, NULL, mean, rstd);
     d.dout = dout;
@@ -634,19 +799,19 @@ static int layernorm_backward(llmrt_gpt *m, float *dinp, float *dw, float *db,
 
 /* Causal self-attention over the fused qkv rows [B*T, 3C] (q | k | v, head h
  * at h * head_dim inside each). */
-static llmrt_attention_desc attention_desc(const llmrt_gpt *m, int B, int T, const float *qkv,
-                                           float *out, float *lse)
+static llmrt_attention_desc attention_desc(const llmrt_gpt *m, int B, int T, const void *qkv,
+                                           void *out, float *lse)
 {
     int64_t C = m->cfg.dim, NH = m->cfg.heads, hd = C / NH;
     return (llmrt_attention_desc){
         .struct_size = sizeof(llmrt_attention_desc),
         .batch = B, .heads = NH, .q_len = T, .kv_len = T, .head_dim = hd,
-        .dtype = LLMRT_DTYPE_F32,
+        .dtype = m->dt,
         .scale = (float)(1.0 / sqrt((double)hd)),
         .causal = 1,
         .q = qkv, .q_row_stride = 3 * C,
-        .k = qkv + C, .k_row_stride = 3 * C,
-        .v = qkv + 2 * C, .v_row_stride = 3 * C,
+        .k = at(m, qkv, C), .k_row_stride = 3 * C,
+        .v = at(m, qkv, 2 * C), .v_row_stride = 3 * C,
         .out = out, .out_row_stride = C,
         .lse = lse,
     };
@@ -711,8 +876,9 @@ static int forward(llmrt_gpt *m, const int32_t *inputs, const int32_t *targets, 
     const int L = m->cfg.layers;
     const int64_t BT = (int64_t)B * T, C = m->cfg.dim, V = m->cfg.vocab;
     const int64_t Vp = (int64_t)padded_vocab(&m->cfg);
-    const llmrt_dtype F32 = LLMRT_DTYPE_F32;
-    float *p;
+    const llmrt_dtype dt = m->dt;
+    const size_t row_bytes = (size_t)BT * m->es; /* one column of BT rows */
+    void *p;
 
     m->backward_ready = 0;
     m->logits_valid = 0;
@@ -722,13 +888,14 @@ static int forward(llmrt_gpt *m, const int32_t *inputs, const int32_t *targets, 
 
     /* Embedding: encoded = wte[inputs] + wpe[positions]. */
     CHECK(llmrt_rt_pre_forward(rt, 0, &p));
-    const float *wte = p + m->emb_off[EMB_WTE], *wpe = p + m->emb_off[EMB_WPE];
-    CHECK(vt->embedding_forward(cc, a->encoded, a->inputs, wte, BT, C, F32, 0));
-    CHECK(vt->embedding_forward(cc, a->encoded, a->positions, wpe, BT, C, F32, 1));
+    const void *wte = at(m, p, (int64_t)m->emb_off[EMB_WTE]);
+    const void *wpe = at(m, p, (int64_t)m->emb_off[EMB_WPE]);
+    CHECK(vt->embedding_forward(cc, a->encoded, a->inputs, wte, BT, C, dt, 0));
+    CHECK(vt->embedding_forward(cc, a->encoded, a->positions, wpe, BT, C, dt, 1));
     CHECK(llmrt_rt_post_forward(rt, 0));
 
     /* Blocks. */
-    const float *residual = a->encoded;
+    const void *residual = a->encoded;
     for (int l = 0; l < L; l++) {
         gpt_layer_acts *la = &a->layer[l];
         CHECK(llmrt_rt_pre_forward(rt, 1 + (size_t)l, &p));
@@ -737,40 +904,42 @@ static int forward(llmrt_gpt *m, const int32_t *inputs, const int32_t *targets, 
         /* x + attn.c_proj(attention(attn.c_attn(ln_1(x)))) */
         CHECK(layernorm_forward(m, la->ln1, la->ln1_mean, la->ln1_rstd, residual, w.ln1_w,
                                 w.ln1_b, BT));
-        CHECK(matmul_forward(m, la->qkv, la->ln1, w.qkv_w, w.qkv_b, BT, C, 3 * C, 0));
+        CHECK(matmul_forward(m, la->qkv, la->ln1, w.qkv_w, w.qkv_s, w.qkv_b, BT, C, 3 * C, 0));
         llmrt_attention_desc ad = attention_desc(m, B, T, la->qkv, la->atty, la->att_lse);
         CHECK(vt->attention_forward(cc, &ad));
-        CHECK(vt->copy(cc, la->res_att, residual, (size_t)(BT * C) * sizeof(float), NULL));
-        CHECK(matmul_forward(m, la->res_att, la->atty, w.attproj_w, w.attproj_b, BT, C, C, 1));
+        CHECK(vt->copy(cc, la->res_att, residual, row_bytes * (size_t)C, NULL));
+        CHECK(matmul_forward(m, la->res_att, la->atty, w.attproj_w, w.attproj_s, w.attproj_b,
+                             BT, C, C, 1));
 
         /* x + mlp.c_proj(gelu(mlp.c_fc(ln_2(x)))) */
         CHECK(layernorm_forward(m, la->ln2, la->ln2_mean, la->ln2_rstd, la->res_att, w.ln2_w,
                                 w.ln2_b, BT));
-        CHECK(matmul_forward(m, la->fch, la->ln2, w.fc_w, w.fc_b, BT, C, 4 * C, 0));
-        CHECK(vt->gelu_forward(cc, la->fch_gelu, la->fch, (size_t)(BT * 4 * C), F32,
+        CHECK(matmul_forward(m, la->fch, la->ln2, w.fc_w, w.fc_s, w.fc_b, BT, C, 4 * C, 0));
+        CHECK(vt->gelu_forward(cc, la->fch_gelu, la->fch, (size_t)(BT * 4 * C), dt,
                                LLMRT_GELU_TANH));
-        CHECK(vt->copy(cc, la->res_mlp, la->res_att, (size_t)(BT * C) * sizeof(float), NULL));
-        CHECK(matmul_forward(m, la->res_mlp, la->fch_gelu, w.fcproj_w, w.fcproj_b, BT, 4 * C,
-                             C, 1));
+        CHECK(vt->copy(cc, la->res_mlp, la->res_att, row_bytes * (size_t)C, NULL));
+        CHECK(matmul_forward(m, la->res_mlp, la->fch_gelu, w.fcproj_w, w.fcproj_s, w.fcproj_b,
+                             BT, 4 * C, C, 1));
 
         CHECK(llmrt_rt_post_forward(rt, 1 + (size_t)l));
         residual = la->res_mlp;
     }
 
     /* Head: ln_f, then logits = ln_f(x) @ wte^T with the tied embedding. */
-    float *h;
+    void *h;
     CHECK(llmrt_rt_pre_forward(rt, (size_t)L + 1, &h));
     CHECK(layernorm_forward(m, a->lnf, a->lnf_mean, a->lnf_rstd, residual,
-                            h + m->head_off[HEAD_LNF_W], h + m->head_off[HEAD_LNF_B], BT));
+                            at(m, h, (int64_t)m->head_off[HEAD_LNF_W]),
+                            at(m, h, (int64_t)m->head_off[HEAD_LNF_B]), BT));
     CHECK(llmrt_rt_pre_forward(rt, 0, &p));
     llmrt_gemm_desc lg = {
         .struct_size = sizeof lg,
         .trans_b = 1,
         .m = BT, .n = V, .k = C,
         .alpha = 1.0f, .beta = 0.0f,
-        .a = a->lnf, .lda = C, .a_type = F32,
-        .b = p + m->emb_off[EMB_WTE], .ldb = C, .b_type = F32,
-        .c = a->logits, .ldc = Vp, .c_type = F32,
+        .a = a->lnf, .lda = C, .a_type = dt,
+        .b = at(m, p, (int64_t)m->emb_off[EMB_WTE]), .ldb = C, .b_type = dt,
+        .c = a->logits, .ldc = Vp, .c_type = dt,
     };
     CHECK(vt->gemm(cc, &lg));
     CHECK(llmrt_rt_post_forward(rt, 0));
@@ -781,11 +950,12 @@ static int forward(llmrt_gpt *m, const int32_t *inputs, const int32_t *targets, 
     if (mean_loss) *mean_loss = 0.0f;
     if (!targets || !mean_loss) return LLMRT_OK; /* the backward computes its own xent */
 
-    /* Loss: per-row cross-entropy, averaged here on the host. */
+    /* Loss: per-row cross-entropy (fp32 whatever the dtype), averaged here on
+     * the host. */
     llmrt_xent_desc xd = {
         .struct_size = sizeof xd,
         .rows = BT, .vocab = V, .padded_vocab = Vp,
-        .dtype = F32,
+        .dtype = dt,
         .logits = a->logits,
         .targets = a->targets,
         .losses = a->losses,
@@ -827,23 +997,24 @@ static int backward(llmrt_gpt *m, float loss_scale)
     const int L = m->cfg.layers, B = m->B, T = m->T;
     const int64_t BT = (int64_t)B * T, C = m->cfg.dim, V = m->cfg.vocab;
     const int64_t Vp = (int64_t)padded_vocab(&m->cfg);
-    const llmrt_dtype F32 = LLMRT_DTYPE_F32;
-    const size_t row_bytes = (size_t)BT * sizeof(float);
-    float *hp, *hg, *ep, *eg, *p, *g;
+    const llmrt_dtype dt = m->dt;
+    const size_t row_bytes = (size_t)BT * m->es; /* one column of BT rows */
+    void *hp, *hg, *ep, *eg, *p, *g;
 
     /* The head and the embedding (tied wte) open; the embedding stays open
      * until its own backward at the end. */
     CHECK(llmrt_rt_pre_backward(rt, (size_t)L + 1, &hp, &hg));
     CHECK(llmrt_rt_pre_backward(rt, 0, &ep, &eg));
-    const float *wte = ep + m->emb_off[EMB_WTE];
-    float *dwte = eg + m->emb_off[EMB_WTE], *dwpe = eg + m->emb_off[EMB_WPE];
+    const void *wte = at(m, ep, (int64_t)m->emb_off[EMB_WTE]);
+    void *dwte = at(m, eg, (int64_t)m->emb_off[EMB_WTE]);
+    void *dwpe = at(m, eg, (int64_t)m->emb_off[EMB_WPE]);
 
     /* dlogits = dloss * (softmax - onehot), written over the logits. */
     m->logits_valid = 0;
     llmrt_xent_desc xd = {
         .struct_size = sizeof xd,
         .rows = BT, .vocab = V, .padded_vocab = Vp,
-        .dtype = F32,
+        .dtype = dt,
         .logits = a->logits,
         .targets = a->targets,
         .losses = a->losses,
@@ -851,69 +1022,70 @@ static int backward(llmrt_gpt *m, float loss_scale)
         .dloss = m->n_targets ? loss_scale / (float)m->n_targets : 0.0f,
     };
     CHECK(vt->softmax_xent(cc, &xd));
-    float *dlogits = a->logits;
+    const void *dlogits = a->logits;
 
     /* logits = lnf @ wte^T: d lnf = dlogits @ wte, dwte += dlogits^T @ lnf. */
     llmrt_gemm_desc dlnf_gemm = {
         .struct_size = sizeof dlnf_gemm,
         .m = BT, .n = C, .k = V,
         .alpha = 1.0f, .beta = 0.0f,
-        .a = dlogits, .lda = Vp, .a_type = F32,
-        .b = wte, .ldb = C, .b_type = F32,
-        .c = a->d_norm, .ldc = C, .c_type = F32,
+        .a = dlogits, .lda = Vp, .a_type = dt,
+        .b = wte, .ldb = C, .b_type = dt,
+        .c = a->d_norm, .ldc = C, .c_type = dt,
     };
     llmrt_gemm_desc dwte_gemm = {
         .struct_size = sizeof dwte_gemm,
         .trans_a = 1,
         .m = V, .n = C, .k = BT,
         .alpha = 1.0f, .beta = 1.0f,
-        .a = dlogits, .lda = Vp, .a_type = F32,
-        .b = a->lnf, .ldb = C, .b_type = F32,
-        .c = dwte, .ldc = C, .c_type = F32,
+        .a = dlogits, .lda = Vp, .a_type = dt,
+        .b = a->lnf, .ldb = C, .b_type = dt,
+        .c = dwte, .ldc = C, .c_type = dt,
     };
     CHECK(vt->gemm(cc, &dlnf_gemm));
     CHECK(vt->gemm(cc, &dwte_gemm));
 
     /* ln_f: the residual stream's gradient starts here. */
-    const float *last = a->layer[L - 1].res_mlp;
+    const void *last = a->layer[L - 1].res_mlp;
     CHECK(vt->memset(cc, a->d_resid, 0, row_bytes * (size_t)C, NULL));
-    CHECK(layernorm_backward(m, a->d_resid, hg + m->head_off[HEAD_LNF_W],
-                             hg + m->head_off[HEAD_LNF_B], a->d_norm, last,
-                             hp + m->head_off[HEAD_LNF_W], a->lnf_mean, a->lnf_rstd, BT));
+    CHECK(layernorm_backward(m, a->d_resid, at(m, hg, (int64_t)m->head_off[HEAD_LNF_W]),
+                             at(m, hg, (int64_t)m->head_off[HEAD_LNF_B]), a->d_norm, last,
+                             at(m, hp, (int64_t)m->head_off[HEAD_LNF_W]), a->lnf_mean,
+                             a->lnf_rstd, BT));
     CHECK(llmrt_rt_post_backward(rt, (size_t)L + 1));
 
     /* Blocks, last to first. d_resid holds d(block output) on entry and
      * d(block input) on exit: the residual connections add into it. */
     for (int l = L - 1; l >= 0; l--) {
         gpt_layer_acts *la = &a->layer[l];
-        const float *residual = l ? a->layer[l - 1].res_mlp : a->encoded;
+        const void *residual = l ? a->layer[l - 1].res_mlp : a->encoded;
         CHECK(llmrt_rt_pre_backward(rt, 1 + (size_t)l, &p, &g));
         block_params w = block_at(m, p), dw = block_at(m, g);
 
         /* MLP. */
-        CHECK(matmul_backward(m, a->d_gelu, dw.fcproj_w, dw.fcproj_b, a->d_resid,
-                              la->fch_gelu, w.fcproj_w, BT, 4 * C, C));
+        CHECK(matmul_backward(m, a->d_gelu, dw.fcproj_w, dw.fcproj_s, dw.fcproj_b, a->d_resid,
+                              la->fch_gelu, w.fcproj_w, w.fcproj_s, BT, 4 * C, C));
         CHECK(vt->memset(cc, a->d_fch, 0, row_bytes * (size_t)(4 * C), NULL));
-        CHECK(vt->gelu_backward(cc, a->d_fch, la->fch, a->d_gelu, (size_t)(BT * 4 * C), F32,
+        CHECK(vt->gelu_backward(cc, a->d_fch, la->fch, a->d_gelu, (size_t)(BT * 4 * C), dt,
                                 LLMRT_GELU_TANH));
-        CHECK(matmul_backward(m, a->d_norm, dw.fc_w, dw.fc_b, a->d_fch, la->ln2, w.fc_w, BT,
-                              C, 4 * C));
+        CHECK(matmul_backward(m, a->d_norm, dw.fc_w, dw.fc_s, dw.fc_b, a->d_fch, la->ln2,
+                              w.fc_w, w.fc_s, BT, C, 4 * C));
         CHECK(layernorm_backward(m, a->d_resid, dw.ln2_w, dw.ln2_b, a->d_norm, la->res_att,
                                  w.ln2_w, la->ln2_mean, la->ln2_rstd, BT));
 
         /* Attention: d_norm holds d atty, d_fch holds d qkv. */
-        float *d_atty = a->d_norm, *d_qkv = a->d_fch;
-        CHECK(matmul_backward(m, d_atty, dw.attproj_w, dw.attproj_b, a->d_resid, la->atty,
-                              w.attproj_w, BT, C, C));
+        void *d_atty = a->d_norm, *d_qkv = a->d_fch;
+        CHECK(matmul_backward(m, d_atty, dw.attproj_w, dw.attproj_s, dw.attproj_b, a->d_resid,
+                              la->atty, w.attproj_w, w.attproj_s, BT, C, C));
         CHECK(vt->memset(cc, d_qkv, 0, row_bytes * (size_t)(3 * C), NULL));
         llmrt_attention_desc ad = attention_desc(m, B, T, la->qkv, la->atty, la->att_lse);
         ad.dout = d_atty;
         ad.dq = d_qkv;
-        ad.dk = d_qkv + C;
-        ad.dv = d_qkv + 2 * C;
+        ad.dk = at(m, d_qkv, C);
+        ad.dv = at(m, d_qkv, 2 * C);
         CHECK(vt->attention_backward(cc, &ad));
-        CHECK(matmul_backward(m, a->d_norm, dw.qkv_w, dw.qkv_b, d_qkv, la->ln1, w.qkv_w, BT,
-                              C, 3 * C));
+        CHECK(matmul_backward(m, a->d_norm, dw.qkv_w, dw.qkv_s, dw.qkv_b, d_qkv, la->ln1,
+                              w.qkv_w, w.qkv_s, BT, C, 3 * C));
         CHECK(layernorm_backward(m, a->d_resid, dw.ln1_w, dw.ln1_b, a->d_norm, residual,
                                  w.ln1_w, la->ln1_mean, la->ln1_rstd, BT));
 
@@ -921,8 +1093,8 @@ static int backward(llmrt_gpt *m, float loss_scale)
     }
 
     /* Embedding: d_resid is d encoded. */
-    CHECK(vt->embedding_backward(cc, dwte, a->inputs, a->d_resid, BT, C, F32));
-    CHECK(vt->embedding_backward(cc, dwpe, a->positions, a->d_resid, BT, C, F32));
+    CHECK(vt->embedding_backward(cc, dwte, a->inputs, a->d_resid, BT, C, dt));
+    CHECK(vt->embedding_backward(cc, dwpe, a->positions, a->d_resid, BT, C, dt));
     CHECK(llmrt_rt_post_backward(rt, 0));
     return LLMRT_OK;
 }
@@ -948,7 +1120,16 @@ int llmrt_gpt_logits(llmrt_gpt *m, int b, int t, float *host_row)
         return llmrt_error(LLMRT_ERR_INVALID,
                            "gpt logits: row %d, position %d outside the last forward's %d x %d",
                            b, t, m->B, m->T);
-    size_t row = (size_t)b * (size_t)m->T + (size_t)t;
-    return llmrt_rt_download(m->rt, host_row, m->acts.logits + row * padded_vocab(&m->cfg),
-                             (size_t)m->cfg.vocab * sizeof(float));
+    size_t row = (size_t)b * (size_t)m->T + (size_t)t, V = (size_t)m->cfg.vocab;
+    const void *src = at(m, m->acts.logits, (int64_t)(row * padded_vocab(&m->cfg)));
+    CHECK(llmrt_rt_download(m->rt, host_row, src, V * m->es));
+    if (m->dt == LLMRT_DTYPE_F32) return LLMRT_OK;
+    /* Widen the 16-bit values in place (exactly, convert.h), last first: the
+     * float written at i covers halves 2i and 2i + 1, both already read. */
+    for (size_t i = V; i-- > 0;) {
+        uint16_t h;
+        memcpy(&h, (const char *)host_row + 2 * i, sizeof h);
+        host_row[i] = m->dt == LLMRT_DTYPE_BF16 ? llmrt_bf16_to_f32(h) : llmrt_f16_to_f32(h);
+    }
+    return LLMRT_OK;
 }

@@ -11,6 +11,7 @@ core_libllmrt_la_SOURCES = \
 	core/format_fp32.c core/format_fp32.h \
 	core/rng.c core/rng.h \
 	core/gpt.c core/gpt.h \
+	core/qat.c core/qat.h \
 	core/data.c core/data.h \
 	core/tokenizer.c core/tokenizer.h \
 	core/fileio.c core/fileio.h \
@@ -18,6 +19,8 @@ core_libllmrt_la_SOURCES = \
 	core/checkpoint.c core/checkpoint.h \
 	core/ckpt_shards.c core/ckpt_shards.h \
 	core/plan.c core/plan.h \
+	core/precision.c core/precision.h \
+	core/loss_scale.c core/loss_scale.h \
 	core/metrics.c core/metrics.h \
 	core/train.c core/train.h \
 	core/generate.c core/generate.h

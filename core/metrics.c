@@ -32,6 +32,10 @@ static json_t *record_json(const llmrt_metrics_record *r)
     json_object_set_new(o, "tokens_per_s", num(r->tokens_per_s));
     json_object_set_new(o, "mfu", num(r->mfu));
     json_object_set_new(o, "elapsed_s", num(r->elapsed_s));
+    if (r->loss_scale > 0.0) {
+        json_object_set_new(o, "loss_scale", num(r->loss_scale));
+        json_object_set_new(o, "skipped", json_boolean(r->skipped));
+    }
     return o;
 }
 
@@ -287,6 +291,7 @@ static size_t format_line(const llmrt_progress *p, const llmrt_metrics_record *r
     llmrt_format_thousands(r->tokens_per_s, tok, sizeof tok);
     ADD(" | %s tok/s", tok);
     if (isfinite(r->mfu)) ADD(" | MFU %.1f%%", 100.0 * r->mfu);
+    if (r->loss_scale > 0.0) ADD(" | scale %g%s", r->loss_scale, r->skipped ? " (skipped)" : "");
     if (p->total) {
         double rate = NAN;
         if (p->have_first && r->step > p->first_step && r->elapsed_s > p->first_elapsed)

@@ -35,6 +35,8 @@ typedef struct llmrt_metrics_record {
     double tokens_per_s; /* all ranks */
     double mfu;          /* fraction of peak; NAN: unknown */
     double elapsed_s;    /* training time since the run began (continues on resume) */
+    double loss_scale;   /* fp16 dynamic loss scale used by this step; 0: no scaling */
+    int skipped;         /* 1: the step overflowed and was skipped (fp16) */
 } llmrt_metrics_record;
 
 /* ------------------------------------------------------------------ metrics.jsonl */

@@ -10,10 +10,11 @@
 
 #include "error.h"
 #include "host_api.h"
+#include "precision.h"
 #include "registry.h"
 
 const char *const llmrt_plan_strategies[] = {"ddp", "zero1", "zero2", "zero3", "fsdp", NULL};
-const char *const llmrt_plan_formats[] = {"fp32", "bf16", "fp16", NULL};
+const char *const llmrt_plan_formats[] = {"fp32", "bf16", "fp16", "int8", NULL};
 const char *const llmrt_plan_category_names[LLMRT_MEM_CATEGORY_COUNT] = {
     "params", "grads", "optimizer", "activations", "comm", "other"};
 
@@ -67,6 +68,9 @@ static const struct {
     {"fp32", 4, 4, 8, "fp32 params 4 + grads 4 + Adam m, v 8"},
     {"bf16", 2, 2, 12, "bf16 params 2 + grads 2 + fp32 master, m, v 12"},
     {"fp16", 2, 2, 12, "fp16 params 2 + grads 2 + fp32 master, m, v 12"},
+    /* QAT trains fp32 weights (fake-quantized in the forward) and their
+     * per-channel scales, which a parameter count does not show. */
+    {"int8", 4, 4, 8, "int8 QAT: fp32 params 4 + grads 4 + Adam m, v 8 (+ scales)"},
 };
 
 /* Which of params, grads, optimizer each strategy divides by the world size
@@ -143,10 +147,15 @@ int llmrt_plan_component(llmrt_config *cfg, const llmrt_strategy_vtable *st,
     return LLMRT_OK;
 }
 
-int llmrt_plan_layout(llmrt_config *cfg, const char *strategy, const llmrt_gpt_config *mc,
-                      int world, int rank, int batch, int context,
+int llmrt_plan_layout(llmrt_config *cfg, const char *strategy, const llmrt_gpt_config *mc_in,
+                      const llmrt_precision *prec, int world, int rank, int batch, int context,
                       size_t bytes[LLMRT_MEM_CATEGORY_COUNT])
 {
+    llmrt_gpt_config mcv = *mc_in, *mc = &mcv;
+    if (prec) {
+        mcv.dtype = prec->compute_type;
+        mcv.qat = prec->qat;
+    }
     const char *component = strategy;
     char set[32];
     size_t i;
@@ -166,7 +175,14 @@ int llmrt_plan_layout(llmrt_config *cfg, const char *strategy, const llmrt_gpt_c
     const llmrt_component *comp;
     if ((rc = llmrt_registry_find(LLMRT_KIND_STRATEGY, component, &comp, NULL))) return rc;
     llmrt_model_layout layout;
+    long accum;
+    if ((rc = llmrt_config_int(cfg, "train", "accum", 1, 1, 1 << 20,
+                               "micro-batches accumulated per step", &accum)))
+        return rc;
     if ((rc = llmrt_gpt_layout_build(mc, &layout))) return rc;
+    if (prec) llmrt_precision_apply(prec, &layout);
+    /* Stages 2 and 3 keep full gradient buffers across micro-batches. */
+    layout.micro_batches = (int)accum;
     rc = llmrt_plan_component(cfg, (const llmrt_strategy_vtable *)comp->vtable, component, &layout, mc, world, rank, batch,
                               context, bytes);
     llmrt_gpt_layout_free(&layout);

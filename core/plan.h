@@ -25,8 +25,9 @@
 
 /* The strategies `llmrt plan` knows, NULL-terminated. */
 extern const char *const llmrt_plan_strategies[];
-/* The formats: fp32 (Adam: 4 B params + 4 B grads + 8 B m, v) and the mixed
- * precision ones bf16, fp16 (2 + 2 + 12: fp32 master, m, v). NULL-terminated. */
+/* The formats: fp32 (Adam: 4 B params + 4 B grads + 8 B m, v), the mixed
+ * precision ones bf16, fp16 (2 + 2 + 12: fp32 master, m, v) and int8 QAT
+ * (as fp32, plus per-channel scales). NULL-terminated. */
 extern const char *const llmrt_plan_formats[];
 
 /* The runtime's own device scratch (llmrt_rt_allreduce_host: 64 doubles),
@@ -55,11 +56,13 @@ int llmrt_plan_format_bytes(const char *format, double *params, double *grads,
  * through the registry ([runtime] plugin_path and LLMRT_PLUGIN_PATH), calls its
  * plan() with the plugin's section of `cfg` (a `zeroN` name sets [zero]
  * stage = N in `cfg`), and adds activations for `batch` sequences of
- * `context` tokens and the runtime's scratch. fp32 only (what the training
- * loop runs). */
+ * `context` tokens and the runtime's scratch. prec (NULL: fp32) sets the
+ * model's dtype, QAT and the layout's wire format, as a run would; [train]
+ * accum of cfg the micro-batches the strategy's plan() replays. */
+struct llmrt_precision;
 int llmrt_plan_layout(llmrt_config *cfg, const char *strategy, const llmrt_gpt_config *mc,
-                      int world, int rank, int batch, int context,
-                      size_t bytes[LLMRT_MEM_CATEGORY_COUNT]);
+                      const struct llmrt_precision *prec, int world, int rank, int batch,
+                      int context, size_t bytes[LLMRT_MEM_CATEGORY_COUNT]);
 
 /* The same for a strategy component already chosen ([runtime] strategy, with
  * its own section in `cfg`): what a training run predicts for itself. */

@@ -8,6 +8,7 @@
 #include "error.h"
 #include "host_api.h"
 #include "loader.h"
+#include "precision.h"
 #include "registry.h"
 
 typedef struct rt_allocation {
@@ -30,6 +31,8 @@ struct llmrt_rt {
     void *coll_ctx;
     llmrt_collective_caps coll_caps;
     double timeout_s;
+
+    llmrt_precision precision;
 
     const llmrt_strategy_vtable *strat_vt;
     void *strat_ctx;
@@ -190,15 +193,12 @@ int llmrt_rt_create(llmrt_rt **out, llmrt_config *cfg)
         (rc = llmrt_registry_add_core_builtins()))
         goto fail;
 
-    /* Number format: only fp32 is wired through the model so far. */
+    /* Number format: its descriptor and the [precision] policy. */
     const llmrt_component *comp;
-    if ((rc = find_component(rt, LLMRT_KIND_FORMAT, format, &comp))) goto fail;
-    if (strcmp(format, "fp32") != 0) {
-        rc = llmrt_error(LLMRT_ERR_UNSUPPORTED,
-                         "[runtime] format = %s: the training loop supports only fp32 so far",
-                         format);
+    if ((rc = find_component(rt, LLMRT_KIND_FORMAT, format, &comp)) ||
+        (rc = llmrt_precision_read(cfg, rt->names[LLMRT_KIND_FORMAT],
+                                   (const llmrt_format *)comp->vtable, &rt->precision)))
         goto fail;
-    }
 
     /* Compute backend. */
     if ((rc = find_component(rt, LLMRT_KIND_COMPUTE, backend, &comp))) goto fail;
@@ -354,6 +354,16 @@ int llmrt_rt_attach_model(llmrt_rt *rt, const llmrt_model_layout *layout)
         return llmrt_error(LLMRT_ERR_INTERNAL, "llmrt_rt_attach_model called twice");
     int rc = copy_layout(rt, layout);
     if (rc) return rc;
+    /* The model chose param and grad types from the policy; the wire format
+     * and rounding are the policy's alone. */
+    rt->layout.struct_size = sizeof rt->layout;
+    if (layout->param_type != rt->precision.compute_type)
+        return llmrt_error(LLMRT_ERR_INTERNAL,
+                           "model parameters are %s but [runtime] format = %s computes in %s",
+                           llmrt_precision_dtype_name(layout->param_type),
+                           rt->precision.format,
+                           llmrt_precision_dtype_name(rt->precision.compute_type));
+    llmrt_precision_apply(&rt->precision, &rt->layout);
     layout = &rt->layout;
     init_services(rt);
     const char *name = rt->names[LLMRT_KIND_STRATEGY];
@@ -392,6 +402,7 @@ void llmrt_rt_destroy(llmrt_rt *rt)
 /* --- accessors ----------------------------------------------------------- */
 
 llmrt_backend llmrt_rt_backend(const llmrt_rt *rt) { return rt->backend; }
+const llmrt_precision *llmrt_rt_precision(const llmrt_rt *rt) { return &rt->precision; }
 const llmrt_compute_caps *llmrt_rt_compute_caps(const llmrt_rt *rt) { return &rt->compute_caps; }
 int llmrt_rt_rank(const llmrt_rt *rt) { return rt->coll_caps.rank; }
 int llmrt_rt_world_size(const llmrt_rt *rt) { return rt->coll_caps.world_size; }
@@ -473,12 +484,10 @@ int llmrt_rt_begin_microbatch(llmrt_rt *rt, int micro, int n_micro)
     return rt->strat_vt->begin_microbatch(rt->strat_ctx, micro, n_micro);
 }
 
-int llmrt_rt_pre_forward(llmrt_rt *rt, size_t unit, float **params)
+int llmrt_rt_pre_forward(llmrt_rt *rt, size_t unit, void **params)
 {
-    void *p = NULL;
-    int rc = rt->strat_vt->pre_forward(rt->strat_ctx, unit, &p);
-    *params = p;
-    return rc;
+    *params = NULL;
+    return rt->strat_vt->pre_forward(rt->strat_ctx, unit, params);
 }
 
 int llmrt_rt_post_forward(llmrt_rt *rt, size_t unit)
@@ -486,13 +495,10 @@ int llmrt_rt_post_forward(llmrt_rt *rt, size_t unit)
     return rt->strat_vt->post_forward(rt->strat_ctx, unit);
 }
 
-int llmrt_rt_pre_backward(llmrt_rt *rt, size_t unit, float **params, float **grads)
+int llmrt_rt_pre_backward(llmrt_rt *rt, size_t unit, void **params, void **grads)
 {
-    void *p = NULL, *g = NULL;
-    int rc = rt->strat_vt->pre_backward(rt->strat_ctx, unit, &p, &g);
-    *params = p;
-    *grads = g;
-    return rc;
+    *params = *grads = NULL;
+    return rt->strat_vt->pre_backward(rt->strat_ctx, unit, params, grads);
 }
 
 int llmrt_rt_post_backward(llmrt_rt *rt, size_t unit)

@@ -29,6 +29,8 @@ int llmrt_rt_attach_model(llmrt_rt *rt, const llmrt_model_layout *layout);
 void llmrt_rt_destroy(llmrt_rt *rt);
 
 llmrt_backend llmrt_rt_backend(const llmrt_rt *rt);
+/* The job's mixed-precision policy ([runtime] format, [precision]). */
+const struct llmrt_precision *llmrt_rt_precision(const llmrt_rt *rt);
 const llmrt_compute_caps *llmrt_rt_compute_caps(const llmrt_rt *rt);
 int llmrt_rt_rank(const llmrt_rt *rt);
 int llmrt_rt_world_size(const llmrt_rt *rt);
@@ -46,9 +48,9 @@ int llmrt_rt_download(llmrt_rt *rt, void *host_dst, const void *src, size_t byte
 /* The strategy, as strategy.h describes (rules 2-5 there). */
 const llmrt_strategy_vtable *llmrt_rt_strategy(const llmrt_rt *rt, void **ctx);
 int llmrt_rt_begin_microbatch(llmrt_rt *rt, int micro, int n_micro);
-int llmrt_rt_pre_forward(llmrt_rt *rt, size_t unit, float **params);
+int llmrt_rt_pre_forward(llmrt_rt *rt, size_t unit, void **params);
 int llmrt_rt_post_forward(llmrt_rt *rt, size_t unit);
-int llmrt_rt_pre_backward(llmrt_rt *rt, size_t unit, float **params, float **grads);
+int llmrt_rt_pre_backward(llmrt_rt *rt, size_t unit, void **params, void **grads);
 int llmrt_rt_post_backward(llmrt_rt *rt, size_t unit);
 
 /* Bytes the strategy's collectives have moved on this rank so far, in the

@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <llmrt/convert.h>
 #include <llmrt/types.h>
 
 typedef enum llmrt_st_dtype {
@@ -100,9 +101,8 @@ int llmrt_st_read_f32(const llmrt_st_file *f, const char *name, float *dst, uint
 int llmrt_st_read_raw(const llmrt_st_file *f, const char *name, llmrt_st_dtype dtype,
                       void *dst, size_t nbytes);
 
-/* Exact conversions, exposed for tests and format code. */
-float llmrt_f16_to_f32(uint16_t h);
-float llmrt_bf16_to_f32(uint16_t h);
+/* Exact widening conversions: llmrt_f16_to_f32(), llmrt_bf16_to_f32() in
+ * <llmrt/convert.h>. */
 
 /* ------------------------------------------------------------------ writer */
 

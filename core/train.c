@@ -22,6 +22,9 @@
 #include "host_api.h"
 #include "metrics.h"
 #include "plan.h"
+#include "precision.h"
+#include "loss_scale.h"
+#include "qat.h"
 #include "rng.h"
 #include "safetensors.h"
 
@@ -59,6 +62,11 @@ int llmrt_session_open(llmrt_session *s, llmrt_config *cfg, int batch, int conte
     s->batch = batch;
     s->context = context > 0 ? context : s->model_cfg.context;
     if ((rc = llmrt_rt_create(&s->rt, cfg))) return rc;
+    /* The precision policy decides the model's dtype and whether it trains
+     * with fake-quantized weights. */
+    const llmrt_precision *prec = llmrt_rt_precision(s->rt);
+    s->model_cfg.dtype = prec->compute_type;
+    s->model_cfg.qat = prec->qat;
     if ((rc = llmrt_gpt_create(&s->model, &s->model_cfg, s->rt, s->batch, s->context)) ||
         (rc = llmrt_rt_attach_model(s->rt, llmrt_gpt_layout(s->model)))) {
         llmrt_session_close(s);
@@ -134,8 +142,17 @@ static const char *strip_prefix(const char *name)
     return strncmp(name, "transformer.", 12) ? name : name + 12;
 }
 
+/* 1 when tensor `name` of the layout is a QAT step size (NAME_scale). */
+static int is_qat_scale(const char *name)
+{
+    size_t n = strlen(name), k = strlen(LLMRT_QAT_SCALE_SUFFIX);
+    return n > k && !strcmp(name + n - k, LLMRT_QAT_SCALE_SUFFIX);
+}
+
 /* Load the tensors named after the model's (with `prefix` in front) from an
- * open file into one kind of state. Checks names and shapes. */
+ * open file into one kind of state. Checks names and shapes. int8 weights
+ * (an export) are dequantized; a QAT run loading parameters without step
+ * sizes (an fp32 checkpoint) starts them from the weights (LSQ's init). */
 static int load_state_tensors(llmrt_session *s, llmrt_st_file *f, const char *prefix,
                               llmrt_state_kind kind)
 {
@@ -145,7 +162,7 @@ static int load_state_tensors(llmrt_session *s, llmrt_st_file *f, const char *pr
         const llmrt_unit_desc *unit = &layout->units[u];
         float *buf = unit_host_buffer(unit);
         if (!buf) return LLMRT_ERR_NOMEM;
-        int rc = LLMRT_OK;
+        int rc = LLMRT_OK, init_scales = 0;
         for (size_t t = 0; t < unit->n_tensors && !rc; t++) {
             const llmrt_tensor_desc *td = &unit->tensors[t];
             snprintf(name, sizeof name, "%s%s", prefix, td->name);
@@ -153,6 +170,10 @@ static int load_state_tensors(llmrt_session *s, llmrt_st_file *f, const char *pr
             if (!st && !*prefix) {
                 snprintf(name, sizeof name, "%s", strip_prefix(td->name));
                 st = llmrt_st_find(f, name);
+            }
+            if (!st && kind == LLMRT_STATE_PARAMS && s->model_cfg.qat && is_qat_scale(td->name)) {
+                init_scales = 1;
+                continue;
             }
             if (!st) {
                 rc = llmrt_error(LLMRT_ERR_FORMAT, "%s: tensor %s%s is missing",
@@ -164,9 +185,10 @@ static int load_state_tensors(llmrt_session *s, llmrt_st_file *f, const char *pr
             int nd = llmrt_gpt_tensor_shape(&s->model_cfg, u, t, dims);
             for (int d = 0; d < nd; d++) shape[d] = (uint64_t)dims[d];
             if ((rc = llmrt_st_expect(f, name, nd, shape)) ||
-                (rc = llmrt_st_read_f32(f, name, buf + td->offset, td->numel)))
+                (rc = llmrt_qat_read_f32(s->rt, f, name, buf + td->offset, td->numel)))
                 break;
         }
+        if (!rc && init_scales) rc = llmrt_gpt_qat_init_scales(&s->model_cfg, u, buf);
         if (!rc) rc = set_unit_state(s, u, kind, buf);
         free(buf);
         if (rc) return rc;
@@ -181,6 +203,8 @@ static int check_no_stray_tensors(llmrt_session *s, llmrt_st_file *f)
     for (size_t i = 0; i < llmrt_st_count(f); i++) {
         const char *name = llmrt_st_tensor_at(f, i)->name;
         if (ignorable_tensor(name)) continue;
+        /* An int8 export's step sizes dequantize its weights. */
+        if (!s->model_cfg.qat && llmrt_qat_is_export_scale(f, name)) continue;
         int found = 0;
         for (size_t u = 0; u < layout->n_units && !found; u++)
             for (size_t t = 0; t < layout->units[u].n_tensors && !found; t++)
@@ -219,20 +243,38 @@ static void host_units_free(host_units *h)
     h->units = NULL;
 }
 
+/* Widen n values of a compute dtype to fp32 in place: buf holds n elements
+ * of `type` at its start and has room for n floats. */
+static void widen_to_f32(float *buf, llmrt_dtype type, size_t n)
+{
+    const uint16_t *h = (const uint16_t *)(void *)buf;
+    if (type == LLMRT_DTYPE_BF16)
+        for (size_t i = n; i-- > 0;) buf[i] = llmrt_bf16_to_f32(h[i]);
+    else if (type == LLMRT_DTYPE_F16)
+        for (size_t i = n; i-- > 0;) buf[i] = llmrt_f16_to_f32(h[i]);
+}
+
+/* Full fp32 parameters of every unit on this rank: the compute copy,
+ * gathered (collective for sharded strategies) and widened. With mixed
+ * precision the fp32 masters are saved beside the optimizer state. */
 static int gather_params(llmrt_session *s, host_units *h)
 {
     const llmrt_model_layout *layout = llmrt_gpt_layout(s->model);
+    const llmrt_precision *prec = llmrt_rt_precision(s->rt);
     h->n = layout->n_units;
     h->units = calloc(h->n, sizeof *h->units);
     if (!h->units) return llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
     for (size_t u = 0; u < h->n; u++) {
-        float *dev;
+        size_t numel = layout->units[u].numel;
+        void *dev;
         int rc;
         if (!(h->units[u] = unit_host_buffer(&layout->units[u]))) return LLMRT_ERR_NOMEM;
         if ((rc = llmrt_rt_pre_forward(s->rt, u, &dev))) return rc;
-        rc = llmrt_rt_download(s->rt, h->units[u], dev, layout->units[u].numel * sizeof(float));
+        rc = llmrt_rt_download(s->rt, h->units[u], dev,
+                               numel * llmrt_dtype_size(prec->compute_type));
         int rc2 = llmrt_rt_post_forward(s->rt, u);
         if (rc || rc2) return rc ? rc : rc2;
+        widen_to_f32(h->units[u], prec->compute_type, numel);
     }
     return LLMRT_OK;
 }
@@ -323,17 +365,22 @@ int llmrt_session_save_weights(llmrt_session *s, const char *path)
 
 static int save_optimizer(llmrt_session *s, const char *path)
 {
-    host_units m = {0}, v = {0};
+    host_units m = {0}, v = {0}, master = {0};
     llmrt_st_writer *w = NULL;
+    int masters = llmrt_rt_precision(s->rt)->master_weights;
     int rc;
     if (!(rc = gather_state(s, LLMRT_STATE_ADAM_M, &m)) &&
-        !(rc = gather_state(s, LLMRT_STATE_ADAM_V, &v)) && !(rc = llmrt_st_writer_new(&w)) &&
+        !(rc = gather_state(s, LLMRT_STATE_ADAM_V, &v)) &&
+        !(masters && (rc = gather_state(s, LLMRT_STATE_PARAMS, &master))) &&
+        !(rc = llmrt_st_writer_new(&w)) &&
         !(rc = add_tensors(s, w, LLMRT_CKPT_EXP_AVG_PREFIX, &m)) &&
-        !(rc = add_tensors(s, w, LLMRT_CKPT_EXP_AVG_SQ_PREFIX, &v)))
+        !(rc = add_tensors(s, w, LLMRT_CKPT_EXP_AVG_SQ_PREFIX, &v)) &&
+        !(masters && (rc = add_tensors(s, w, LLMRT_CKPT_MASTER_PREFIX, &master))))
         rc = llmrt_st_writer_write(w, path);
     if (w) llmrt_st_writer_free(w);
     host_units_free(&m);
     host_units_free(&v);
+    host_units_free(&master);
     return rc;
 }
 
@@ -344,6 +391,14 @@ static int load_optimizer(llmrt_session *s, const char *path)
     if (rc) return rc;
     if (!(rc = load_state_tensors(s, f, LLMRT_CKPT_EXP_AVG_PREFIX, LLMRT_STATE_ADAM_M)))
         rc = load_state_tensors(s, f, LLMRT_CKPT_EXP_AVG_SQ_PREFIX, LLMRT_STATE_ADAM_V);
+    /* fp32 masters when both the run and the file have them; otherwise the
+     * masters start from model.safetensors (a format change on resume). */
+    char probe[512];
+    const llmrt_model_layout *layout = llmrt_gpt_layout(s->model);
+    snprintf(probe, sizeof probe, "%s%s", LLMRT_CKPT_MASTER_PREFIX,
+             layout->n_units ? layout->units[0].tensors[0].name : "");
+    if (!rc && llmrt_rt_precision(s->rt)->master_weights && llmrt_st_find(f, probe))
+        rc = load_state_tensors(s, f, LLMRT_CKPT_MASTER_PREFIX, LLMRT_STATE_PARAMS);
     llmrt_st_close(f);
     return rc;
 }
@@ -548,6 +603,10 @@ typedef struct trainer {
     llmrt_metrics *metrics;   /* rank 0 only */
     llmrt_progress *progress; /* rank 0 only */
     double best_val, last_val;
+    const llmrt_precision *prec;
+    llmrt_loss_scale loss_scale; /* dynamic loss scaling (fp16) */
+    int64_t adam_t;              /* optimizer steps taken (skipped ones are not) */
+    int skipped;                 /* the last step was skipped */
 } trainer;
 
 /* A barrier that carries errors: every rank learns whether any rank failed. */
@@ -568,7 +627,8 @@ static int write_common_files(trainer *t, llmrt_ckpt_txn *txn, uint64_t step)
     llmrt_ckpt_state st;
     llmrt_ckpt_state_init(&st);
     st.step = step;
-    st.adam_t = step;
+    st.adam_t = (uint64_t)t->adam_t;
+    st.loss_scale = t->loss_scale.scale;
     memcpy(st.rng, t->rng.s, sizeof st.rng);
     st.data_position = llmrt_batcher_position(t->batcher);
     st.world_size = (uint32_t)llmrt_rt_world_size(t->s.rt);
@@ -879,6 +939,8 @@ static int resume_from(trainer *t, const char *dir, uint64_t *start_step)
         t->state.elapsed_s = st.elapsed_s;
         t->best_val = st.best_val_loss;
         t->last_val = st.last_val_loss;
+        t->adam_t = (int64_t)st.adam_t;
+        if (t->prec->loss_scale_dynamic && st.loss_scale > 0.0) t->loss_scale.scale = st.loss_scale;
         *start_step = st.step;
     }
     llmrt_ckpt_state_free(&st);
@@ -890,13 +952,13 @@ static int train_step(trainer *t, long step, double lr, double *loss, double *gr
 {
     llmrt_rt *rt = t->s.rt;
     int B = (int)t->o.batch, T = t->s.context, rc;
-    double sum = 0.0;
+    double sum = 0.0, ls = t->loss_scale.scale;
     for (int micro = 0; micro < t->o.accum; micro++) {
         float l;
         llmrt_batcher_next(t->batcher, t->inputs, t->targets);
         if ((rc = llmrt_rt_begin_microbatch(rt, micro, (int)t->o.accum)) ||
             (rc = llmrt_gpt_forward(t->s.model, t->inputs, t->targets, B, T, &l)) ||
-            (rc = llmrt_gpt_backward(t->s.model, 1.0f / (float)t->o.accum)))
+            (rc = llmrt_gpt_backward(t->s.model, (float)(ls / (double)t->o.accum))))
             return rc;
         sum += l;
     }
@@ -908,14 +970,32 @@ static int train_step(trainer *t, long step, double lr, double *loss, double *gr
     const llmrt_strategy_vtable *st = llmrt_rt_strategy(rt, &sctx);
     double norm_sq;
     if ((rc = st->grad_norm_sq(sctx, &norm_sq))) return rc;
-    *grad_norm = sqrt(norm_sq);
+    /* The norm of the scaled gradients is the same on every rank (strategy.h
+     * rule 4), so is whether it overflowed: every rank skips alike. */
+    *grad_norm = sqrt(norm_sq) / ls;
+    t->skipped = 0;
+    if (t->prec->loss_scale_dynamic) {
+        switch (llmrt_loss_scale_update(&t->loss_scale, !isfinite(*grad_norm))) {
+        case LLMRT_LOSS_SCALE_STEP: break;
+        case LLMRT_LOSS_SCALE_SKIP:
+            t->skipped = 1;
+            return st->zero_grad(sctx);
+        case LLMRT_LOSS_SCALE_STOP:
+            return llmrt_error(LLMRT_ERR_INVALID,
+                               "step %ld: %s gradients overflow with the loss scale at its "
+                               "floor ([precision] loss_scale_min = %g); the model's gradients "
+                               "do not fit fp16: train with [runtime] format = bf16 (same "
+                               "memory, fp32's range) or lower [train] lr",
+                               step + 1, t->prec->format, t->loss_scale.min);
+        }
+    }
     if (!isfinite(*grad_norm))
         return llmrt_error(LLMRT_ERR_INVALID, "step %ld: the gradient norm is %g; training "
                            "diverged (lower [train] lr or set [train] grad_clip)", step + 1,
                            *grad_norm);
-    float scale = 1.0f;
+    float scale = (float)(1.0 / ls);
     if (t->o.grad_clip > 0.0 && *grad_norm > t->o.grad_clip)
-        scale = (float)(t->o.grad_clip / *grad_norm);
+        scale = (float)(t->o.grad_clip / *grad_norm / ls);
     llmrt_optim_step os = {
         .struct_size = sizeof os,
         .lr = (float)lr,
@@ -924,7 +1004,7 @@ static int train_step(trainer *t, long step, double lr, double *loss, double *gr
         .eps = (float)t->o.eps,
         .weight_decay = (float)t->o.weight_decay,
         .grad_scale = scale,
-        .t = step + 1,
+        .t = ++t->adam_t,
     };
     return st->optimizer_step(sctx, &os);
 }
@@ -947,9 +1027,14 @@ static int memory_plan(trainer *t, size_t plan[LLMRT_MEM_CATEGORY_COUNT])
     void *sctx;
     const llmrt_strategy_vtable *st = llmrt_rt_strategy(t->s.rt, &sctx);
     (void)sctx;
+    /* The layout the strategy got: the model's, with the policy applied. */
+    llmrt_model_layout layout = *llmrt_gpt_layout(t->s.model);
+    layout.struct_size = sizeof layout;
+    llmrt_precision_apply(llmrt_rt_precision(t->s.rt), &layout);
+    layout.micro_batches = (int)t->o.accum;
     return llmrt_plan_component(t->s.cfg, st,
                                 llmrt_rt_component_name(t->s.rt, LLMRT_KIND_STRATEGY),
-                                llmrt_gpt_layout(t->s.model), &t->s.model_cfg,
+                                &layout, &t->s.model_cfg,
                                 llmrt_rt_world_size(t->s.rt), llmrt_rt_rank(t->s.rt),
                                 t->s.batch, t->s.context, plan);
 }
@@ -1043,6 +1128,21 @@ int llmrt_train_run(llmrt_config *cfg)
     if ((rc = llmrt_session_open(&t.s, cfg, (int)t.o.batch, 0))) return rc;
     /* Every section and key has been declared now: anything else is a typo. */
     if ((rc = llmrt_config_check_unknown(cfg, NULL))) goto out;
+    t.prec = llmrt_rt_precision(t.s.rt);
+    llmrt_loss_scale_init(&t.loss_scale, t.prec->loss_scale_dynamic, t.prec->loss_scale_initial,
+                          t.prec->loss_scale_window, t.prec->loss_scale_hysteresis,
+                          t.prec->loss_scale_min, t.prec->loss_scale_factor);
+    {
+        void *sctx;
+        const llmrt_strategy_vtable *st = llmrt_rt_strategy(t.s.rt, &sctx);
+        if (t.prec->loss_scale_dynamic && !LLMRT_HAS(st, st->struct_size, zero_grad)) {
+            rc = llmrt_error(LLMRT_ERR_UNSUPPORTED,
+                             "[precision] dynamic loss scaling skips overflowing steps, which "
+                             "strategy %s cannot do (no zero_grad, ABI 1.1)",
+                             llmrt_rt_component_name(t.s.rt, LLMRT_KIND_STRATEGY));
+            goto out;
+        }
+    }
 
     const llmrt_gpt_config *mc = &t.s.model_cfg;
     if ((rc = llmrt_dataset_open(&t.train_ds, t.o.train_path, (uint32_t)mc->vocab))) {
@@ -1148,6 +1248,8 @@ int llmrt_train_run(llmrt_config *cfg)
             .tokens_per_s = tps,
             .mfu = peak > 0 ? flops_per_token * tps / peak : NAN,
             .elapsed_s = t.state.elapsed_s,
+            .loss_scale = t.prec->loss_scale_dynamic ? t.loss_scale.scale : 0.0,
+            .skipped = t.skipped,
         };
         if (rank0) {
             if ((rc = llmrt_metrics_log(t.metrics, &rec))) goto out;

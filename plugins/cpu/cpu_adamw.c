@@ -4,11 +4,16 @@
  *   p -= lr * ( (m / (1-beta1^t)) / (sqrt(v / (1-beta2^t)) + eps) + weight_decay * p )
  * The bias corrections are computed once in double. One pass over p, g, m, v,
  * split in contiguous parts over the threads.
+ *
+ * f16/bf16 gradients are widened in blocks of ADAMW_BLOCK into a stack
+ * buffer (params, m and v are always fp32).
  */
 #include "cpu_internal.h"
 
 #include <math.h>
 #include <omp.h>
+
+#define ADAMW_BLOCK 1024
 
 typedef struct adamw_k {
     float lr, beta1, beta2, one_m_b1, one_m_b2, inv_bc1, inv_bc2, eps, wd, gs;
@@ -35,7 +40,7 @@ int cpu_adamw(void *ctx, const llmrt_adamw_desc *d)
     cpu_ctx *c = ctx;
     int rc = cpu_require_desc(c, "adamw", d, d ? d->struct_size : 0, sizeof *d);
     if (rc) return rc;
-    if ((rc = cpu_require_f32(c, "adamw (grads)", d->grad_type))) return rc;
+    if ((rc = cpu_require_float(c, "adamw (grads)", d->grad_type))) return rc;
     if (d->t < 1)
         return c->host->error(LLMRT_ERR_INVALID, "cpu: adamw: step t = %lld, must be >= 1",
                               (long long)d->t);
@@ -62,7 +67,16 @@ int cpu_adamw(void *ctx, const llmrt_adamw_desc *d)
     {
         size_t lo, hi;
         cpu_part(n, omp_get_thread_num(), omp_get_num_threads(), 16, &lo, &hi);
-        if (hi > lo) adamw_chunk(d->params + lo, g + lo, d->m + lo, d->v + lo, hi - lo, &k);
+        if (hi > lo && d->grad_type == LLMRT_DTYPE_F32) {
+            adamw_chunk(d->params + lo, g + lo, d->m + lo, d->v + lo, hi - lo, &k);
+        } else if (hi > lo) {
+            float g32[ADAMW_BLOCK];
+            for (size_t i = lo; i < hi; i += ADAMW_BLOCK) {
+                size_t w = hi - i < ADAMW_BLOCK ? hi - i : ADAMW_BLOCK;
+                cpu_load_f32(g32, (const uint16_t *)d->grads + i, d->grad_type, w);
+                adamw_chunk(d->params + i, g32, d->m + i, d->v + i, w, &k);
+            }
+        }
     }
     return LLMRT_OK;
 }

@@ -24,6 +24,13 @@
  *
  * A query row that sees no key at all (causal, q_len > kv_len) gets out = 0
  * and lse = -inf, and contributes nothing to the gradients.
+ *
+ * f16/bf16 (q, k, v, out, dout, dq, dk, dv; lse, bias and dbias stay fp32):
+ * each 16-bit tensor is widened into a packed fp32 copy of its
+ * [batch * len, heads * head_dim] rows (so q, k and v may still be slices of
+ * one fused row), the fp32 kernel runs on the copies, and out (forward) or
+ * dq, dk, dv (backward: widened first, since they are added into) are
+ * rounded back into their strided rows.
  */
 #include "cpu_internal.h"
 
@@ -186,7 +193,7 @@ static int setup(cpu_ctx *c, const char *kernel, const llmrt_attention_desc *d, 
 {
     int rc = cpu_require_desc(c, kernel, d, d ? d->struct_size : 0, sizeof *d);
     if (rc) return rc;
-    if ((rc = cpu_require_f32(c, kernel, d->dtype))) return rc;
+    if ((rc = cpu_require_float(c, kernel, d->dtype))) return rc;
     if (d->batch < 0 || d->heads < 0 || d->q_len < 0 || d->kv_len < 0 || d->head_dim < 1)
         return c->host->error(LLMRT_ERR_INVALID,
                               "cpu: %s: batch %lld, heads %lld, q_len %lld, kv_len %lld must be "
@@ -236,6 +243,64 @@ static float *att_scratch(cpu_ctx *c, const att *a, int blocks, int nt, size_t *
     return cpu_scratch(c, (size_t)nt * *per_thread * sizeof(float));
 }
 
+/* --- f16 / bf16 --- */
+
+typedef struct att_stage {
+    cpu_ctx *c;
+    char *base;
+    size_t used;
+    llmrt_dtype t;
+    int64_t width;
+} att_stage;
+
+/* A packed fp32 copy of `rows` rows of `width` values at row stride `ld`;
+ * NULL for a NULL tensor. */
+static float *att_take(att_stage *st, const void *src, int64_t ld, int64_t rows, int load)
+{
+    if (!src) return NULL;
+    float *p = (float *)(st->base + st->used);
+    st->used += cpu_stage_floats((size_t)(rows * st->width));
+    if (load) cpu_load_rows(st->c, p, st->width, src, ld, st->t, rows, st->width);
+    return p;
+}
+
+static int attention_staged(cpu_ctx *c, const llmrt_attention_desc *d, int backward)
+{
+    const int64_t W = d->heads * d->head_dim, rq = d->batch * d->q_len, rk = d->batch * d->kv_len;
+    const size_t fq = cpu_stage_floats((size_t)(rq * W)), fk = cpu_stage_floats((size_t)(rk * W));
+    size_t need = 2 * fq + 2 * fk + (backward ? fq + 2 * fk : 0);
+    att_stage st = {c, cpu_stage(c, need), 0, d->dtype, W};
+    if (!st.base) return LLMRT_ERR_NOMEM;
+    llmrt_attention_desc f = *d;
+    f.struct_size = sizeof f;
+    f.dtype = LLMRT_DTYPE_F32;
+    f.q = att_take(&st, d->q, d->q_row_stride, rq, 1);
+    f.k = att_take(&st, d->k, d->k_row_stride, rk, 1);
+    f.v = att_take(&st, d->v, d->v_row_stride, rk, 1);
+    f.q_row_stride = f.k_row_stride = f.v_row_stride = f.out_row_stride = W;
+    if (!backward) {
+        float *out = att_take(&st, d->out, d->out_row_stride, rq, 0);
+        f.out = out;
+        int rc = cpu_attention_forward(c, &f);
+        if (rc) return rc;
+        cpu_store_rows(c, d->out, d->out_row_stride, d->dtype, out, W, rq, W);
+        return LLMRT_OK;
+    }
+    f.dout = att_take(&st, d->dout, d->out_row_stride, rq, 1);
+    float *dq = att_take(&st, d->dq, d->q_row_stride, rq, 1);
+    float *dk = att_take(&st, d->dk, d->k_row_stride, rk, 1);
+    float *dv = att_take(&st, d->dv, d->v_row_stride, rk, 1);
+    f.dq = dq;
+    f.dk = dk;
+    f.dv = dv;
+    int rc = cpu_attention_backward(c, &f);
+    if (rc) return rc;
+    if (dq) cpu_store_rows(c, d->dq, d->q_row_stride, d->dtype, dq, W, rq, W);
+    if (dk) cpu_store_rows(c, d->dk, d->k_row_stride, d->dtype, dk, W, rk, W);
+    if (dv) cpu_store_rows(c, d->dv, d->v_row_stride, d->dtype, dv, W, rk, W);
+    return LLMRT_OK;
+}
+
 int cpu_attention_forward(void *ctx, const llmrt_attention_desc *d)
 {
     cpu_ctx *c = ctx;
@@ -243,6 +308,7 @@ int cpu_attention_forward(void *ctx, const llmrt_attention_desc *d)
     int rc = setup(c, "attention_forward", d, &a);
     if (rc) return rc;
     if (!d->out) return c->host->error(LLMRT_ERR_INVALID, "cpu: attention_forward: out is NULL");
+    if (d->dtype != LLMRT_DTYPE_F32) return attention_staged(c, d, 0);
     if (a.B == 0 || a.H == 0 || a.Tq == 0) return LLMRT_OK;
     int64_t nqb = (a.Tq + a.qb - 1) / a.qb, items = a.B * a.H * nqb;
     int nt = items < c->threads ? (int)items : c->threads;
@@ -267,6 +333,7 @@ int cpu_attention_backward(void *ctx, const llmrt_attention_desc *d)
     if (rc) return rc;
     if (!d->dout)
         return c->host->error(LLMRT_ERR_INVALID, "cpu: attention_backward: dout is NULL");
+    if (d->dtype != LLMRT_DTYPE_F32) return attention_staged(c, d, 1);
     if (a.B == 0 || a.H == 0 || a.Tq == 0 || a.Tk == 0) return LLMRT_OK;
     /* dbias sums over the batch: then a head's batches run on one thread. */
     int64_t items = a.dbias ? a.H : a.B * a.H;

@@ -1,14 +1,13 @@
-/* cpu_elementwise.c — add, scale and convert: one pass over memory, split in
- * equal contiguous parts over the threads (results do not depend on the split).
+/* cpu_elementwise.c — add and scale: one pass over memory, split in equal
+ * contiguous parts over the threads (results do not depend on the split).
  *
- * convert pairs: f32->f32 (copy), i32->f32 (exact below 2^24, else rounded to
- * nearest even), f32->i32 (rounded to nearest even, saturating at the int32
- * range; NaN gives 0). Other pairs are LLMRT_ERR_UNSUPPORTED until the number
- * formats' conversions arrive.
+ * f16/bf16: each thread widens blocks of CPU_EW_BLOCK elements of its part
+ * into stack buffers, runs the fp32 loop and rounds the block back
+ * (convert.h nearest-even), so nothing larger than a block is staged.
+ * Conversions live in cpu_convert.c.
  */
 #include "cpu_internal.h"
 
-#include <math.h>
 #include <omp.h>
 
 CPU_HOT static void add_chunk(float *out, const float *a, const float *b, size_t n)
@@ -31,12 +30,49 @@ static int threads_for(const cpu_ctx *c, size_t n)
     return t < (size_t)c->threads ? (int)t : c->threads;
 }
 
+#define CPU_EW_BLOCK 1024
+
+/* One thread's part of a 16-bit add; out may alias a or b (a block is read
+ * whole before it is written). */
+static void add_part16(void *out, const void *a, const void *b, size_t lo, size_t hi,
+                       llmrt_dtype t)
+{
+    float fa[CPU_EW_BLOCK], fb[CPU_EW_BLOCK];
+    for (size_t i = lo; i < hi; i += CPU_EW_BLOCK) {
+        size_t w = hi - i < CPU_EW_BLOCK ? hi - i : CPU_EW_BLOCK;
+        cpu_load_f32(fa, (const uint16_t *)a + i, t, w);
+        cpu_load_f32(fb, (const uint16_t *)b + i, t, w);
+        add_chunk(fa, fa, fb, w);
+        cpu_store_f32((uint16_t *)out + i, t, fa, w);
+    }
+}
+
+static void scale_part16(void *x, size_t lo, size_t hi, llmrt_dtype t, float alpha)
+{
+    float fx[CPU_EW_BLOCK];
+    for (size_t i = lo; i < hi; i += CPU_EW_BLOCK) {
+        size_t w = hi - i < CPU_EW_BLOCK ? hi - i : CPU_EW_BLOCK;
+        cpu_load_f32(fx, (const uint16_t *)x + i, t, w);
+        scale_chunk(fx, w, alpha);
+        cpu_store_f32((uint16_t *)x + i, t, fx, w);
+    }
+}
+
 int cpu_add(void *ctx, void *out, const void *a, const void *b, size_t n, llmrt_dtype dtype)
 {
     cpu_ctx *c = ctx;
-    int rc = cpu_require_f32(c, "add", dtype);
+    int rc = cpu_require_float(c, "add", dtype);
     if (rc) return rc;
     int nt = threads_for(c, n);
+    if (dtype != LLMRT_DTYPE_F32) {
+#pragma omp parallel num_threads(nt) if (nt > 1)
+        {
+            size_t lo, hi;
+            cpu_part(n, omp_get_thread_num(), omp_get_num_threads(), 16, &lo, &hi);
+            if (hi > lo) add_part16(out, a, b, lo, hi, dtype);
+        }
+        return LLMRT_OK;
+    }
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         size_t lo, hi;
@@ -50,9 +86,18 @@ int cpu_add(void *ctx, void *out, const void *a, const void *b, size_t n, llmrt_
 int cpu_scale(void *ctx, void *x, size_t n, llmrt_dtype dtype, float alpha)
 {
     cpu_ctx *c = ctx;
-    int rc = cpu_require_f32(c, "scale", dtype);
+    int rc = cpu_require_float(c, "scale", dtype);
     if (rc) return rc;
     int nt = threads_for(c, n);
+    if (dtype != LLMRT_DTYPE_F32) {
+#pragma omp parallel num_threads(nt) if (nt > 1)
+        {
+            size_t lo, hi;
+            cpu_part(n, omp_get_thread_num(), omp_get_num_threads(), 16, &lo, &hi);
+            if (hi > lo) scale_part16(x, lo, hi, dtype, alpha);
+        }
+        return LLMRT_OK;
+    }
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         size_t lo, hi;
@@ -60,41 +105,4 @@ int cpu_scale(void *ctx, void *x, size_t n, llmrt_dtype dtype, float alpha)
         if (hi > lo) scale_chunk((float *)x + lo, hi - lo, alpha);
     }
     return LLMRT_OK;
-}
-
-static int32_t f32_to_i32(float v)
-{
-    if (v != v) return 0;
-    if (v >= 2147483647.0f) return INT32_MAX; /* 2^31 as a float */
-    if (v <= -2147483648.0f) return INT32_MIN;
-    return (int32_t)lrintf(v);
-}
-
-int cpu_convert(void *ctx, void *dst, llmrt_dtype dst_type, const void *src,
-                llmrt_dtype src_type, size_t n)
-{
-    cpu_ctx *c = ctx;
-    if (dst_type == LLMRT_DTYPE_F32 && src_type == LLMRT_DTYPE_F32) {
-        if (n && dst != src) memmove(dst, src, n * sizeof(float));
-        return LLMRT_OK;
-    }
-    int nt = threads_for(c, n);
-    if (dst_type == LLMRT_DTYPE_F32 && src_type == LLMRT_DTYPE_I32) {
-        float *d = dst;
-        const int32_t *s = src;
-#pragma omp parallel for simd num_threads(nt) if (nt > 1) schedule(static)
-        for (size_t i = 0; i < n; i++) d[i] = (float)s[i];
-        return LLMRT_OK;
-    }
-    if (dst_type == LLMRT_DTYPE_I32 && src_type == LLMRT_DTYPE_F32) {
-        int32_t *d = dst;
-        const float *s = src;
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-        for (size_t i = 0; i < n; i++) d[i] = f32_to_i32(s[i]);
-        return LLMRT_OK;
-    }
-    return c->host->error(LLMRT_ERR_UNSUPPORTED,
-                          "cpu: convert does not support %s -> %s; supported: f32->f32, "
-                          "i32->f32, f32->i32",
-                          cpu_dtype_name(src_type), cpu_dtype_name(dst_type));
 }

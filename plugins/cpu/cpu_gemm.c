@@ -15,6 +15,13 @@
  * then the product with beta = 1), so it costs no extra pass over C in memory.
  * Each element of C is computed by one thread in an order fixed by the grid,
  * so the result depends only on the thread count (rule 9).
+ *
+ * f16/bf16 (each of a, b, c independently; the bias has c's type): every
+ * 16-bit operand is widened into a packed fp32 copy (cpu_stage), the fp32
+ * product runs on the copies, and C is rounded back row by row (only the
+ * m x n elements of each entry, so data between rows or entries is never
+ * rewritten). C is read only when beta != 0, as in the fp32 path. A large
+ * 16-bit C (or A) is staged in passes over blocks of its rows.
  */
 #include "cpu_internal.h"
 
@@ -140,14 +147,103 @@ static int bad(const cpu_ctx *c, const char *what, int64_t v, int64_t need)
                           (long long)v, (long long)need);
 }
 
+static int gemm_run(cpu_ctx *c, const llmrt_gemm_desc *d, int64_t batch);
+
+/* A 16-bit operand of `batch` entries of rows x cols (leading dimension ld,
+ * entries `stride` apart) widened into dst, packed. */
+static void stage_operand(cpu_ctx *c, float *dst, const void *src, llmrt_dtype t, int64_t ld,
+                          int64_t stride, int64_t batch, int64_t rows, int64_t cols)
+{
+    size_t es = llmrt_dtype_size(t);
+    for (int64_t e = 0; e < batch; e++)
+        cpu_load_rows(c, dst + e * rows * cols, cols,
+                      (const char *)src + (size_t)(e * stride) * es, ld, t, rows, cols);
+}
+
+/* fp32 copies of 16-bit C (and A) above this many floats are staged in
+ * passes over blocks of rows of C (single products only): rows of C are
+ * independent, and a B x vocab logits product would otherwise need its
+ * whole fp32 copy. B is staged once. */
+#define GEMM_STAGE_C_FLOATS ((int64_t)4 << 20)
+
+static int gemm_staged(cpu_ctx *c, const llmrt_gemm_desc *d, int64_t batch)
+{
+    const int64_t m = d->m, n = d->n, k = d->k;
+    const int64_t br = d->trans_b ? n : k, bc = d->trans_b ? k : n;
+    const int sa = d->a_type != LLMRT_DTYPE_F32 && k > 0;
+    const int sb = d->b_type != LLMRT_DTYPE_F32 && k > 0;
+    const int sc = d->c_type != LLMRT_DTYPE_F32;
+    int64_t mb = m; /* rows of C per pass */
+    if (batch == 1 && (sa || sc)) {
+        int64_t per_row = (sc ? n : 0) + (sa ? k : 0);
+        if (m * per_row > GEMM_STAGE_C_FLOATS) mb = GEMM_STAGE_C_FLOATS / per_row;
+        if (mb < 1) mb = 1;
+    }
+    const int64_t ar = d->trans_a ? k : mb, ac = d->trans_a ? mb : k; /* one pass of A */
+    size_t bytes_a = sa ? cpu_stage_floats((size_t)(batch * ar * ac)) : 0;
+    size_t bytes_b = sb ? cpu_stage_floats((size_t)(batch * br * bc)) : 0;
+    size_t bytes_c = sc ? cpu_stage_floats((size_t)(batch * mb * n)) : 0;
+    size_t bytes_bias = sc && d->bias ? cpu_stage_floats((size_t)n) : 0;
+    char *stage = cpu_stage(c, bytes_a + bytes_b + bytes_c + bytes_bias);
+    if (!stage) return LLMRT_ERR_NOMEM;
+    float *a32 = (float *)stage, *b32 = (float *)(stage + bytes_a);
+    float *c32 = (float *)(stage + bytes_a + bytes_b);
+    llmrt_gemm_desc f = *d;
+    f.struct_size = sizeof f;
+    f.batch = batch;
+    f.a_type = f.b_type = f.c_type = LLMRT_DTYPE_F32;
+    if (sb) {
+        stage_operand(c, b32, d->b, d->b_type, d->ldb, d->stride_b, batch, br, bc);
+        f.b = b32;
+        f.ldb = bc > 1 ? bc : 1;
+        f.stride_b = br * bc;
+    }
+    if (sc && d->bias) {
+        float *bias = (float *)(stage + bytes_a + bytes_b + bytes_c);
+        cpu_load_f32(bias, d->bias, d->c_type, (size_t)n);
+        f.bias = bias;
+    }
+    const size_t es_a = llmrt_dtype_size(d->a_type), es_c = llmrt_dtype_size(d->c_type);
+    for (int64_t i0 = 0; i0 < m; i0 += mb) {
+        const int64_t mi = m - i0 < mb ? m - i0 : mb;
+        /* A's rows i0.. (columns when transposed) and C's rows i0.. */
+        const char *a = (const char *)d->a + (size_t)(d->trans_a ? i0 : i0 * d->lda) * es_a;
+        char *cm = (char *)d->c + (size_t)(i0 * d->ldc) * es_c;
+        f.m = mi;
+        f.a = a;
+        f.c = cm;
+        if (sa) {
+            int64_t r = d->trans_a ? k : mi, w = d->trans_a ? mi : k;
+            stage_operand(c, a32, a, d->a_type, d->lda, d->stride_a, batch, r, w);
+            f.a = a32;
+            f.lda = w > 1 ? w : 1;
+            f.stride_a = r * w;
+        }
+        if (sc) {
+            if (d->beta != 0.0f)
+                stage_operand(c, c32, cm, d->c_type, d->ldc, d->stride_c, batch, mi, n);
+            f.c = c32;
+            f.ldc = n;
+            f.stride_c = mi * n;
+        }
+        int rc = gemm_run(c, &f, batch);
+        if (rc) return rc;
+        if (sc)
+            for (int64_t e = 0; e < batch; e++)
+                cpu_store_rows(c, cm + (size_t)(e * d->stride_c) * es_c, d->ldc, d->c_type,
+                               c32 + e * mi * n, n, mi, n);
+    }
+    return LLMRT_OK;
+}
+
 int cpu_gemm(void *ctx, const llmrt_gemm_desc *d)
 {
     cpu_ctx *c = ctx;
     int rc = cpu_require_desc(c, "gemm", d, d ? d->struct_size : 0, sizeof *d);
     if (rc) return rc;
-    if ((rc = cpu_require_f32(c, "gemm (a)", d->a_type)) ||
-        (rc = cpu_require_f32(c, "gemm (b)", d->b_type)) ||
-        (rc = cpu_require_f32(c, "gemm (c)", d->c_type)))
+    if ((rc = cpu_require_float(c, "gemm (a)", d->a_type)) ||
+        (rc = cpu_require_float(c, "gemm (b)", d->b_type)) ||
+        (rc = cpu_require_float(c, "gemm (c)", d->c_type)))
         return rc;
     if (d->m < 0 || d->n < 0 || d->k < 0 || d->m > INT_MAX || d->n > INT_MAX || d->k > INT_MAX)
         return c->host->error(LLMRT_ERR_INVALID,
@@ -173,7 +269,15 @@ int cpu_gemm(void *ctx, const llmrt_gemm_desc *d)
     if (d->m == 0 || d->n == 0) return LLMRT_OK;
     if (!d->c || (d->k > 0 && (!d->a || !d->b)))
         return c->host->error(LLMRT_ERR_INVALID, "cpu: gemm: a, b or c is NULL");
+    if (d->a_type != LLMRT_DTYPE_F32 || d->b_type != LLMRT_DTYPE_F32 ||
+        d->c_type != LLMRT_DTYPE_F32)
+        return gemm_staged(c, d, batch);
+    return gemm_run(c, d, batch);
+}
 
+/* The checked product on fp32 operands. */
+static int gemm_run(cpu_ctx *c, const llmrt_gemm_desc *d, int64_t batch)
+{
     gemm_args g = {d->trans_a != 0, d->trans_b != 0, d->m, d->n, d->k, d->alpha, d->beta,
                    d->a, d->lda, d->b, d->ldb, d->c, d->ldc, d->bias};
     int tm, tn;

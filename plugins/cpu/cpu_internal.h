@@ -49,18 +49,48 @@ typedef struct cpu_ctx {
     char peak_source[4400];     /* may name the cache file */
     void *scratch;              /* per-thread scratch of the kernels, grown on demand */
     size_t scratch_bytes;
+    void *stage;                /* fp32 copies of f16/bf16 operands (cpu_stage) */
+    size_t stage_bytes;
     cpu_obj *objs;              /* streams and events not yet destroyed */
 } cpu_ctx;
 
 /* --- helpers (cpu_plugin.c) --- */
 
-/* LLMRT_OK when t is F32, else LLMRT_ERR_UNSUPPORTED with
- * "cpu: <kernel> does not support dtype <name> (supported: f32)". */
-int cpu_require_f32(const cpu_ctx *c, const char *kernel, llmrt_dtype t);
 const char *cpu_dtype_name(llmrt_dtype t);
 /* LLMRT_ERR_INVALID unless desc_size covers a v1.0 descriptor of `need` bytes. */
 int cpu_require_desc(const cpu_ctx *c, const char *kernel, const void *desc, size_t desc_size,
                      size_t need);
+/* f16/bf16 support (cpu_convert.c; cpu_stage in cpu_plugin.c). The 16-bit
+ * path of every kernel is "stage": convert the 16-bit operands to fp32
+ * (exact), run the fp32 kernel, round what it wrote back with convert.h's
+ * nearest-even (compute.h rule 7), so its bits equal the fp32 kernel's on the
+ * widened inputs, rounded. */
+int cpu_is_float(llmrt_dtype t); /* f32, f16 or bf16 */
+/* LLMRT_OK for f32/f16/bf16, else LLMRT_ERR_UNSUPPORTED naming the kernel. */
+int cpu_require_float(const cpu_ctx *c, const char *kernel, llmrt_dtype t);
+/* dst[0:n] = src (dtype t) widened to fp32 / src rounded to t; serial,
+ * vectorised; f32 is a memmove. */
+void cpu_load_f32(float *dst, const void *src, llmrt_dtype t, size_t n);
+void cpu_store_f32(void *dst, llmrt_dtype t, const float *src, size_t n);
+/* The same split over the threads. */
+void cpu_load_f32_par(cpu_ctx *c, float *dst, const void *src, llmrt_dtype t, size_t n);
+void cpu_store_f32_par(cpu_ctx *c, void *dst, llmrt_dtype t, const float *src, size_t n);
+/* The same over rows x cols with leading dimensions (elements), threaded by
+ * rows. */
+void cpu_load_rows(cpu_ctx *c, float *dst, int64_t dst_ld, const void *src, int64_t src_ld,
+                   llmrt_dtype t, int64_t rows, int64_t cols);
+void cpu_store_rows(cpu_ctx *c, void *dst, int64_t dst_ld, llmrt_dtype t, const float *src,
+                    int64_t src_ld, int64_t rows, int64_t cols);
+/* At least `bytes` of 64-byte aligned staging memory, separate from
+ * cpu_scratch (the fp32 kernel a staging path calls uses that); NULL with
+ * LLMRT_ERR_NOMEM recorded on failure. Kept and grown like the scratch: it
+ * holds the largest staged call so far (gemm and softmax_xent stage large
+ * operands in blocks of rows of 16 MiB; the others stage them whole). */
+void *cpu_stage(cpu_ctx *c, size_t bytes);
+/* Bytes of n floats rounded to a cache line, to carve several arrays out of
+ * one stage. */
+static inline size_t cpu_stage_floats(size_t n) { return (n * sizeof(float) + 63) / 64 * 64; }
+
 /* At least `bytes` of 64-byte aligned scratch, kept by the context; NULL with
  * LLMRT_ERR_NOMEM recorded on failure. The previous contents are lost. */
 void *cpu_scratch(cpu_ctx *c, size_t bytes);
@@ -142,7 +172,10 @@ int cpu_embedding_backward(void *ctx, void *dtable, const int32_t *ids, const vo
 int cpu_add(void *ctx, void *out, const void *a, const void *b, size_t n, llmrt_dtype dtype);
 int cpu_scale(void *ctx, void *x, size_t n, llmrt_dtype dtype, float alpha);
 int cpu_convert(void *ctx, void *dst, llmrt_dtype dst_type, const void *src,
-                llmrt_dtype src_type, size_t n);                         /* cpu_elementwise.c */
+                llmrt_dtype src_type, size_t n);                         /* cpu_convert.c */
 int cpu_adamw(void *ctx, const llmrt_adamw_desc *d);                     /* cpu_adamw.c */
+int cpu_convert_ex(void *ctx, const llmrt_convert_desc *d);              /* cpu_convert.c */
+int cpu_fake_quant_forward(void *ctx, const llmrt_fake_quant_desc *d);   /* cpu_fake_quant.c */
+int cpu_fake_quant_backward(void *ctx, const llmrt_fake_quant_desc *d);
 
 #endif /* LLMRT_CPU_INTERNAL_H */

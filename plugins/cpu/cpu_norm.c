@@ -12,6 +12,11 @@
  * keeps its own partial dweight/dbias in scratch, and the partials are then
  * added in thread order, column ranges in parallel. The parameter gradients
  * therefore depend on the thread count but not on scheduling (rule 9).
+ *
+ * f16/bf16 (inp, out, weight, bias and their gradients; mean and rstd stay
+ * fp32): the 16-bit tensors are widened into fp32 staging, the fp32 kernel
+ * runs on them, and what it wrote (out; dinp, dweight, dbias, which it adds
+ * into, so they are widened first) is rounded back.
  */
 #include "cpu_internal.h"
 
@@ -79,11 +84,13 @@ CPU_HOT static void bwd_row(float *restrict dx, float *restrict dw, float *restr
     }
 }
 
+static int norm_staged(cpu_ctx *c, const llmrt_norm_desc *d, int backward);
+
 static int check(const cpu_ctx *c, const char *kernel, const llmrt_norm_desc *d)
 {
     int rc = cpu_require_desc(c, kernel, d, d ? d->struct_size : 0, sizeof *d);
     if (rc) return rc;
-    if ((rc = cpu_require_f32(c, kernel, d->dtype))) return rc;
+    if ((rc = cpu_require_float(c, kernel, d->dtype))) return rc;
     if (d->rows < 0 || d->cols < 1)
         return c->host->error(LLMRT_ERR_INVALID, "cpu: %s: rows %lld must be >= 0, cols %lld >= 1",
                               kernel, (long long)d->rows, (long long)d->cols);
@@ -100,6 +107,7 @@ int cpu_norm_forward(void *ctx, const llmrt_norm_desc *d)
     int rc = check(c, "norm_forward", d);
     if (rc) return rc;
     if (!d->out) return c->host->error(LLMRT_ERR_INVALID, "cpu: norm_forward: out is NULL");
+    if (d->dtype != LLMRT_DTYPE_F32) return norm_staged(c, d, 0);
     const int64_t rows = d->rows, cols = d->cols;
     const float *x = d->inp, *w = d->weight, *b = d->rms ? NULL : d->bias;
     float *out = d->out;
@@ -137,6 +145,7 @@ int cpu_norm_backward(void *ctx, const llmrt_norm_desc *d)
     int rc = check(c, "norm_backward", d);
     if (rc) return rc;
     if (!d->dout) return c->host->error(LLMRT_ERR_INVALID, "cpu: norm_backward: dout is NULL");
+    if (d->dtype != LLMRT_DTYPE_F32) return norm_staged(c, d, 1);
     const int64_t rows = d->rows, cols = d->cols;
     const float *x = d->inp, *w = d->weight, *dy = d->dout;
     float *dx = d->dinp, *dw = d->dweight, *db = d->rms ? NULL : d->dbias;
@@ -178,5 +187,64 @@ int cpu_norm_backward(void *ctx, const llmrt_norm_desc *d)
             }
         }
     }
+    return LLMRT_OK;
+}
+
+/* --- f16 / bf16 --- */
+
+/* Carves fp32 copies out of one stage: a NULL source gives NULL. */
+typedef struct norm_stage {
+    cpu_ctx *c;
+    char *base;
+    size_t used;
+} norm_stage;
+
+static float *take(norm_stage *st, const void *src, llmrt_dtype t, size_t n, int load)
+{
+    if (!src) return NULL;
+    float *p = (float *)(st->base + st->used);
+    st->used += cpu_stage_floats(n);
+    if (load) cpu_load_f32_par(st->c, p, src, t, n);
+    return p;
+}
+
+static int norm_staged(cpu_ctx *c, const llmrt_norm_desc *d, int backward)
+{
+    const size_t rc_n = (size_t)d->rows * (size_t)d->cols, cn = (size_t)d->cols;
+    const void *bias = d->rms ? NULL : d->bias;
+    size_t need = cpu_stage_floats(rc_n) + 2 * cpu_stage_floats(cn);
+    if (backward)
+        need += 2 * cpu_stage_floats(rc_n) + 2 * cpu_stage_floats(cn);
+    else
+        need += cpu_stage_floats(rc_n);
+    norm_stage st = {c, cpu_stage(c, need), 0};
+    if (!st.base) return LLMRT_ERR_NOMEM;
+    const llmrt_dtype t = d->dtype;
+    llmrt_norm_desc f = *d;
+    f.struct_size = sizeof f;
+    f.dtype = LLMRT_DTYPE_F32;
+    f.inp = take(&st, d->inp, t, rc_n, 1);
+    f.weight = take(&st, d->weight, t, cn, 1);
+    f.bias = take(&st, bias, t, cn, 1);
+    if (!backward) {
+        float *out = take(&st, d->out, t, rc_n, 0);
+        f.out = out;
+        int rc = cpu_norm_forward(c, &f);
+        if (rc) return rc;
+        cpu_store_f32_par(c, d->out, t, out, rc_n);
+        return LLMRT_OK;
+    }
+    float *dinp = take(&st, d->dinp, t, rc_n, 1);
+    float *dweight = take(&st, d->dweight, t, cn, 1);
+    float *dbias = take(&st, d->rms ? NULL : d->dbias, t, cn, 1);
+    f.dout = take(&st, d->dout, t, rc_n, 1);
+    f.dinp = dinp;
+    f.dweight = dweight;
+    f.dbias = dbias;
+    int rc = cpu_norm_backward(c, &f);
+    if (rc) return rc;
+    if (dinp) cpu_store_f32_par(c, d->dinp, t, dinp, rc_n);
+    if (dweight) cpu_store_f32(d->dweight, t, dweight, cn);
+    if (dbias) cpu_store_f32(d->dbias, t, dbias, cn);
     return LLMRT_OK;
 }

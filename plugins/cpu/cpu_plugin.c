@@ -12,8 +12,21 @@
  *   peak_gflops  fp32 peak for MFU in GFLOP/s; 0 measures cblas_sgemm once
  *                (cpu_peak.c)
  *
- * convert() supports f32->f32, i32->f32 and f32->i32 (round to nearest even,
- * saturating; NaN gives 0). Every kernel takes f32 only.
+ * Dtypes (ABI 1.1, compute.h rule 7; cpu_convert.c, cpu_fake_quant.c):
+ *   gemm                 a_type, b_type, c_type each f32, f16 or bf16 (bias: c_type)
+ *   bias_grad, norm_*, gelu_*, attention_*, softmax_xent, embedding_*, add,
+ *   scale, sum_squares   f32, f16, bf16 (norm mean/rstd, attention lse/bias/
+ *                        dbias, xent losses: always fp32)
+ *   adamw                grad_type f32, f16, bf16 (params, m, v fp32)
+ *   convert_ex           f32/f16/bf16 to each other (nearest-even), f32->bf16
+ *                        stochastic, f32<->i8 with per-row/column/one scales,
+ *                        f32<->i32
+ *   convert              as convert_ex's nearest-even pairs, without i8
+ *   fake_quant_*         f32
+ * A 16-bit kernel reads its 16-bit operands, widens them exactly to fp32,
+ * runs the fp32 kernel and rounds every stored result with convert.h's
+ * nearest-even: its bits are those of the fp32 kernel on the widened inputs,
+ * rounded once. Anything else is LLMRT_ERR_UNSUPPORTED naming the kernel.
  */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "cpu_internal.h"
@@ -35,14 +48,6 @@ const char *cpu_dtype_name(llmrt_dtype t)
 {
     static const char *const names[] = {"f32", "f16", "bf16", "i8", "i32", "u16", "u8", "f64"};
     return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "unknown";
-}
-
-int cpu_require_f32(const cpu_ctx *c, const char *kernel, llmrt_dtype t)
-{
-    if (t == LLMRT_DTYPE_F32) return LLMRT_OK;
-    return c->host->error(LLMRT_ERR_UNSUPPORTED,
-                          "cpu: %s does not support dtype %s (%d); supported: f32", kernel,
-                          cpu_dtype_name(t), (int)t);
 }
 
 int cpu_require_desc(const cpu_ctx *c, const char *kernel, const void *desc, size_t desc_size,
@@ -72,6 +77,25 @@ void *cpu_scratch(cpu_ctx *c, size_t bytes)
     }
     c->scratch = p;
     c->scratch_bytes = want;
+    return p;
+}
+
+void *cpu_stage(cpu_ctx *c, size_t bytes)
+{
+    if (bytes <= c->stage_bytes && c->stage) return c->stage;
+    free(c->stage);
+    c->stage = NULL;
+    c->stage_bytes = 0;
+    size_t want = cpu_round64(bytes ? bytes : 64);
+    void *p = NULL;
+    if (posix_memalign(&p, 64, want) != 0) {
+        c->host->error(LLMRT_ERR_NOMEM,
+                       "cpu: out of memory allocating %zu bytes of fp32 staging for f16/bf16",
+                       want);
+        return NULL;
+    }
+    c->stage = p;
+    c->stage_bytes = want;
     return p;
 }
 
@@ -287,6 +311,7 @@ static void cpu_destroy(void *ctx)
         free(o); /* the list entry is the first member of a stream or event */
     }
     free(c->scratch);
+    free(c->stage);
     free(c);
 }
 
@@ -353,13 +378,16 @@ static const llmrt_compute_vtable cpu_vtable = {
     .sum_squares = cpu_sum_squares,
     .adamw = cpu_adamw,
     .convert = cpu_convert,
+    .convert_ex = cpu_convert_ex,
+    .fake_quant_forward = cpu_fake_quant_forward,
+    .fake_quant_backward = cpu_fake_quant_backward,
 };
 
 static const llmrt_component cpu_components[] = {{
     .struct_size = sizeof(llmrt_component),
     .kind = LLMRT_KIND_COMPUTE,
     .name = "cpu",
-    .description = "CPU: OpenBLAS sgemm and OpenMP kernels, fp32",
+    .description = "CPU: OpenBLAS sgemm and OpenMP kernels; f32, f16, bf16",
     .probe = NULL, /* always usable */
     .vtable = &cpu_vtable,
 }};

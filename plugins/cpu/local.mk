@@ -15,6 +15,8 @@ plugins_cpu_llmrt_compute_cpu_la_SOURCES = \
 	plugins/cpu/cpu_xent.c \
 	plugins/cpu/cpu_embedding.c \
 	plugins/cpu/cpu_elementwise.c \
+	plugins/cpu/cpu_convert.c \
+	plugins/cpu/cpu_fake_quant.c \
 	plugins/cpu/cpu_adamw.c
 plugins_cpu_llmrt_compute_cpu_la_CPPFLAGS = $(AM_CPPFLAGS) -DLLMRT_CPU_VERSION='"$(PACKAGE_VERSION)"'
 plugins_cpu_llmrt_compute_cpu_la_CFLAGS = $(PLUGIN_CFLAGS) $(OPENMP_CFLAGS) $(OPENBLAS_CFLAGS) -fno-math-errno -fvect-cost-model=dynamic

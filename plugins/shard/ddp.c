@@ -12,7 +12,13 @@
  * 0 forms the last bucket.
  *
  * At world size 1 the allreduce is the local identity and ddp is a plain
- * single-process optimizer over the same hooks. */
+ * single-process optimizer over the same hooks.
+ *
+ * Mixed precision (strategy.h rule 8): parameters and gradients are held in
+ * the layout's types; with 16-bit parameters every rank also keeps fp32
+ * masters (optimizer category), steps them and writes them back rounded.
+ * When the wire format differs from the gradients', each bucket is
+ * converted into a communication buffer, reduced there and converted back. */
 #include <limits.h>
 #include <string.h>
 
@@ -23,7 +29,11 @@ typedef struct ddp_ctx {
     const llmrt_strategy_services *svc;
     const llmrt_model_layout *layout;
     size_t *offsets;           /* unit u starts at offsets[u] in each flat buffer */
-    float *params, *grads, *m, *v;
+    llmrt_shard_types ty;
+    char *params, *grads;      /* in ty.param, ty.grad */
+    float *master;             /* fp32 masters (ty.masters), else NULL */
+    float *m, *v;
+    char *wire;                /* ty.wire_convert: gradients in ty.reduce */
     size_t n_buckets;
     size_t *bucket_of;         /* unit -> bucket */
     size_t *bucket_lo;         /* bucket b holds units [bucket_lo[b], bucket_hi[b]] */
@@ -38,14 +48,18 @@ static int ddp_plan(const llmrt_host_api *host, llmrt_params *params,
                     size_t bytes[LLMRT_MEM_CATEGORY_COUNT])
 {
     (void)params, (void)world_size, (void)rank;
+    llmrt_shard_types ty;
+    int rc = llmrt_shard_types_get(host, "ddp", layout, NULL, &ty);
+    if (rc) return rc;
     size_t *off = llmrt_shard_unit_offsets(host, layout);
     if (!off) return LLMRT_ERR_NOMEM;
-    size_t total = off[layout->n_units] * sizeof(float);
+    size_t total = off[layout->n_units];
     host->host_free(off);
     memset(bytes, 0, LLMRT_MEM_CATEGORY_COUNT * sizeof *bytes);
-    bytes[LLMRT_MEM_PARAMS] = total;
-    bytes[LLMRT_MEM_GRADS] = total;
-    bytes[LLMRT_MEM_OPTIMIZER] = 2 * total;
+    bytes[LLMRT_MEM_PARAMS] = total * ty.psz;
+    bytes[LLMRT_MEM_GRADS] = total * ty.gsz;
+    bytes[LLMRT_MEM_OPTIMIZER] = (ty.masters ? 3 : 2) * total * sizeof(float);
+    bytes[LLMRT_MEM_COMM] = ty.wire_convert ? total * ty.rsz : 0;
     return LLMRT_OK;
 }
 
@@ -59,6 +73,8 @@ static void ddp_destroy(void *vctx)
             if (c->pending[b]) s->work_wait(s->rt, c->pending[b]);
     s->free(s->rt, c->params);
     s->free(s->rt, c->grads);
+    s->free(s->rt, c->master);
+    s->free(s->rt, c->wire);
     s->free(s->rt, c->m);
     s->free(s->rt, c->v);
     c->host->host_free(c->pending);
@@ -80,15 +96,15 @@ static int ddp_create(const llmrt_host_api *host, llmrt_params *params,
                                    "units, launched when all of them are final)",
                                    &bucket_bytes);
     if (rc) return rc;
-    if (layout->param_type != LLMRT_DTYPE_F32 || layout->grad_type != LLMRT_DTYPE_F32)
-        return host->error(LLMRT_ERR_UNSUPPORTED,
-                           "ddp: only fp32 parameters and gradients are supported so far");
+    llmrt_shard_types ty;
+    if ((rc = llmrt_shard_types_get(host, "ddp", layout, svc, &ty))) return rc;
     ddp_ctx *c = host->host_alloc(sizeof *c, LLMRT_MEM_OTHER);
     if (!c) return LLMRT_ERR_NOMEM;
     memset(c, 0, sizeof *c);
     c->host = host;
     c->svc = svc;
     c->layout = layout;
+    c->ty = ty;
     rc = LLMRT_ERR_NOMEM;
     size_t n = layout->n_units, na = n ? n : 1;
     c->offsets = llmrt_shard_unit_offsets(host, layout);
@@ -106,7 +122,7 @@ static int ddp_create(const llmrt_host_api *host, llmrt_params *params,
     for (size_t u = n; u-- > 0;) {
         if (acc == 0) c->bucket_hi[c->n_buckets] = u;
         c->bucket_of[u] = c->n_buckets;
-        acc += (c->offsets[u + 1] - c->offsets[u]) * sizeof(float);
+        acc += (c->offsets[u + 1] - c->offsets[u]) * ty.gsz;
         if (acc >= (size_t)bucket_bytes || u == 0) {
             c->bucket_lo[c->n_buckets++] = u;
             acc = 0;
@@ -114,17 +130,22 @@ static int ddp_create(const llmrt_host_api *host, llmrt_params *params,
     }
     for (size_t b = 0; b < c->n_buckets; b++)
         c->remaining[b] = c->bucket_hi[b] - c->bucket_lo[b] + 1;
-    size_t bytes = c->offsets[layout->n_units] * sizeof(float);
-    if ((rc = svc->alloc(svc->rt, LLMRT_MEM_PARAMS, bytes, (void **)&c->params)) ||
-        (rc = svc->alloc(svc->rt, LLMRT_MEM_GRADS, bytes, (void **)&c->grads)) ||
-        (rc = svc->alloc(svc->rt, LLMRT_MEM_OPTIMIZER, bytes, (void **)&c->m)) ||
-        (rc = svc->alloc(svc->rt, LLMRT_MEM_OPTIMIZER, bytes, (void **)&c->v)))
-        goto fail;
+    size_t total = c->offsets[layout->n_units], bytes = total * sizeof(float);
     void *cc = svc->compute_ctx;
-    if ((rc = svc->compute->memset(cc, c->params, 0, bytes, NULL)) ||
-        (rc = svc->compute->memset(cc, c->grads, 0, bytes, NULL)) ||
+    if ((rc = svc->alloc(svc->rt, LLMRT_MEM_PARAMS, total * ty.psz, (void **)&c->params)) ||
+        (rc = svc->alloc(svc->rt, LLMRT_MEM_GRADS, total * ty.gsz, (void **)&c->grads)) ||
+        (rc = svc->alloc(svc->rt, LLMRT_MEM_OPTIMIZER, bytes, (void **)&c->m)) ||
+        (rc = svc->alloc(svc->rt, LLMRT_MEM_OPTIMIZER, bytes, (void **)&c->v)) ||
+        (ty.masters &&
+         (rc = svc->alloc(svc->rt, LLMRT_MEM_OPTIMIZER, bytes, (void **)&c->master))) ||
+        (ty.wire_convert &&
+         (rc = svc->alloc(svc->rt, LLMRT_MEM_COMM, total * ty.rsz, (void **)&c->wire))))
+        goto fail;
+    if ((rc = svc->compute->memset(cc, c->params, 0, total * ty.psz, NULL)) ||
+        (rc = svc->compute->memset(cc, c->grads, 0, total * ty.gsz, NULL)) ||
         (rc = svc->compute->memset(cc, c->m, 0, bytes, NULL)) ||
-        (rc = svc->compute->memset(cc, c->v, 0, bytes, NULL)))
+        (rc = svc->compute->memset(cc, c->v, 0, bytes, NULL)) ||
+        (c->master && (rc = svc->compute->memset(cc, c->master, 0, bytes, NULL))))
         goto fail;
     *out = c;
     return LLMRT_OK;
@@ -141,12 +162,17 @@ static int ddp_shard_range(void *vctx, size_t unit, size_t *begin, size_t *end)
     return LLMRT_OK;
 }
 
+/* fp32 state of a unit: the masters stand for the parameters when kept. */
 static float *state_ptr(ddp_ctx *c, llmrt_state_kind kind, size_t unit)
 {
-    float *base = kind == LLMRT_STATE_PARAMS ? c->params : kind == LLMRT_STATE_ADAM_M ? c->m
-                                                                                       : c->v;
+    float *base = kind == LLMRT_STATE_ADAM_M ? c->m
+                  : kind == LLMRT_STATE_ADAM_V ? c->v
+                  : c->master ? c->master : (float *)(void *)c->params;
     return base + c->offsets[unit];
 }
+
+static void *param_ptr(ddp_ctx *c, size_t unit) { return c->params + c->offsets[unit] * c->ty.psz; }
+static void *grad_ptr(ddp_ctx *c, size_t unit) { return c->grads + c->offsets[unit] * c->ty.gsz; }
 
 static int check_state(ddp_ctx *c, size_t unit, llmrt_state_kind kind)
 {
@@ -172,8 +198,13 @@ static int ddp_set_state(void *vctx, size_t unit, llmrt_state_kind kind, const f
     ddp_ctx *c = vctx;
     int rc = check_state(c, unit, kind);
     if (rc) return rc;
-    return c->svc->compute->copy_to_device(c->svc->compute_ctx, state_ptr(c, kind, unit), host,
-                                           c->layout->units[unit].numel * sizeof(float), NULL);
+    size_t n = c->layout->units[unit].numel;
+    if ((rc = c->svc->compute->copy_to_device(c->svc->compute_ctx, state_ptr(c, kind, unit),
+                                              host, n * sizeof(float), NULL)))
+        return rc;
+    if (kind != LLMRT_STATE_PARAMS || !c->master) return LLMRT_OK;
+    return llmrt_shard_write_params(c->svc, &c->ty, unit, 0, param_ptr(c, unit),
+                                    state_ptr(c, kind, unit), 0, n);
 }
 
 static int ddp_begin_microbatch(void *vctx, int micro, int n_micro)
@@ -186,7 +217,7 @@ static int ddp_begin_microbatch(void *vctx, int micro, int n_micro)
 static int ddp_pre_forward(void *vctx, size_t unit, void **params)
 {
     ddp_ctx *c = vctx;
-    *params = c->params + c->offsets[unit];
+    *params = param_ptr(c, unit);
     return LLMRT_OK;
 }
 
@@ -199,9 +230,37 @@ static int ddp_post_forward(void *vctx, size_t unit)
 static int ddp_pre_backward(void *vctx, size_t unit, void **params, void **grads)
 {
     ddp_ctx *c = vctx;
-    *params = c->params + c->offsets[unit];
-    *grads = c->grads + c->offsets[unit];
+    *params = param_ptr(c, unit);
+    *grads = grad_ptr(c, unit);
     return LLMRT_OK;
+}
+
+/* Start bucket b's allreduce (in the wire format). */
+static int bucket_start(ddp_ctx *c, size_t b)
+{
+    const llmrt_strategy_services *s = c->svc;
+    size_t lo = c->offsets[c->bucket_lo[b]];
+    size_t count = c->offsets[c->bucket_hi[b] + 1] - lo;
+    void *g = c->grads + lo * c->ty.gsz;
+    if (c->ty.wire_convert) {
+        void *w = c->wire + lo * c->ty.rsz;
+        int rc = llmrt_shard_convert(s, w, c->ty.reduce, g, c->ty.grad, count);
+        if (rc) return rc;
+        g = w;
+    }
+    return s->allreduce(s->rt, g, g, count, c->ty.reduce, LLMRT_REDUCE_AVG, &c->pending[b]);
+}
+
+/* Wait for bucket b and bring the wire format back into the gradients. */
+static int bucket_finish(ddp_ctx *c, size_t b)
+{
+    int rc = c->svc->work_wait(c->svc->rt, c->pending[b]);
+    c->pending[b] = NULL;
+    if (rc || !c->ty.wire_convert) return rc;
+    size_t lo = c->offsets[c->bucket_lo[b]];
+    size_t count = c->offsets[c->bucket_hi[b] + 1] - lo;
+    return llmrt_shard_convert(c->svc, c->grads + lo * c->ty.gsz, c->ty.grad,
+                               c->wire + lo * c->ty.rsz, c->ty.reduce, count);
 }
 
 /* Gradient accumulation communicates only after the last micro-batch; a
@@ -217,10 +276,7 @@ static int ddp_post_backward(void *vctx, size_t unit)
         return c->host->error(LLMRT_ERR_INTERNAL, "ddp: unit %zu finished its backward twice "
                               "in one step", unit);
     if (--c->remaining[b] > 0) return LLMRT_OK;
-    const llmrt_strategy_services *s = c->svc;
-    float *g = c->grads + c->offsets[c->bucket_lo[b]];
-    size_t count = c->offsets[c->bucket_hi[b] + 1] - c->offsets[c->bucket_lo[b]];
-    return s->allreduce(s->rt, g, g, count, LLMRT_DTYPE_F32, LLMRT_REDUCE_AVG, &c->pending[b]);
+    return bucket_start(c, b);
 }
 
 /* Wait for every bucket's allreduce; a bucket some unit of which never ran
@@ -231,17 +287,12 @@ static int wait_pending(ddp_ctx *c)
     for (size_t b = 0; b < c->n_buckets; b++) {
         size_t units = c->bucket_hi[b] - c->bucket_lo[b] + 1;
         if (c->remaining[b] > 0 && c->remaining[b] < units) {
-            const llmrt_strategy_services *s = c->svc;
-            float *g = c->grads + c->offsets[c->bucket_lo[b]];
-            size_t count = c->offsets[c->bucket_hi[b] + 1] - c->offsets[c->bucket_lo[b]];
-            int rc = s->allreduce(s->rt, g, g, count, LLMRT_DTYPE_F32, LLMRT_REDUCE_AVG,
-                                  &c->pending[b]);
+            int rc = bucket_start(c, b);
             if (rc && !first) first = rc;
         }
         c->remaining[b] = units;
         if (!c->pending[b]) continue;
-        int rc = c->svc->work_wait(c->svc->rt, c->pending[b]);
-        c->pending[b] = NULL;
+        int rc = bucket_finish(c, b);
         if (rc && !first) first = rc;
     }
     return first;
@@ -256,8 +307,8 @@ static int ddp_grad_norm_sq(void *vctx, double *norm_sq)
     double total = 0.0;
     for (size_t u = 0; u < c->layout->n_units; u++) {
         double part = 0.0;
-        rc = c->svc->compute->sum_squares(c->svc->compute_ctx, c->grads + c->offsets[u],
-                                          c->layout->units[u].numel, LLMRT_DTYPE_F32, &part);
+        rc = c->svc->compute->sum_squares(c->svc->compute_ctx, grad_ptr(c, u),
+                                          c->layout->units[u].numel, c->ty.grad, &part);
         if (rc) return rc;
         total += part;
     }
@@ -275,15 +326,30 @@ static int ddp_optimizer_step(void *vctx, const llmrt_optim_step *step)
     for (size_t u = 0; u < c->layout->n_units; u++) {
         const llmrt_unit_desc *unit = &c->layout->units[u];
         size_t base = c->offsets[u];
+        float *p = state_ptr(c, LLMRT_STATE_PARAMS, u);
         for (size_t t = 0; t < unit->n_tensors; t++) {
             const llmrt_tensor_desc *td = &unit->tensors[t];
             size_t o = base + td->offset;
             if ((rc = llmrt_shard_adamw(c->svc, step, td->weight_decay, td->numel,
-                                        c->params + o, c->grads + o, c->m + o, c->v + o)))
+                                        p + td->offset, c->grads + o * c->ty.gsz, c->ty.grad,
+                                        c->m + o, c->v + o)))
                 return rc;
         }
+        if (c->master && (rc = llmrt_shard_write_params(c->svc, &c->ty, u, step->t,
+                                                        param_ptr(c, u), p, 0, unit->numel)))
+            return rc;
     }
-    return vt->memset(cc, c->grads, 0, c->offsets[c->layout->n_units] * sizeof(float), NULL);
+    return vt->memset(cc, c->grads, 0, c->offsets[c->layout->n_units] * c->ty.gsz, NULL);
+}
+
+/* strategy.h rule 9: drop this step's gradients. */
+static int ddp_zero_grad(void *vctx)
+{
+    ddp_ctx *c = vctx;
+    int rc = wait_pending(c);
+    if (rc) return rc;
+    return c->svc->compute->memset(c->svc->compute_ctx, c->grads, 0,
+                                   c->offsets[c->layout->n_units] * c->ty.gsz, NULL);
 }
 
 const llmrt_strategy_vtable llmrt_shard_ddp_vtable = {
@@ -301,4 +367,5 @@ const llmrt_strategy_vtable llmrt_shard_ddp_vtable = {
     .post_backward = ddp_post_backward,
     .grad_norm_sq = ddp_grad_norm_sq,
     .optimizer_step = ddp_optimizer_step,
+    .zero_grad = ddp_zero_grad,
 };

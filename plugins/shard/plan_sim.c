@@ -2,6 +2,7 @@
  * create() and one step of hooks against them and reports the peak bytes per
  * category, so that the prediction is exactly what a run allocates. Nothing
  * is computed or communicated; pointers are fake addresses never read. */
+#include <stddef.h>
 #include <string.h>
 
 #include "shard.h"
@@ -135,6 +136,12 @@ static int sim_adamw(void *ctx, const llmrt_adamw_desc *d)
     return LLMRT_OK;
 }
 
+static int sim_convert_ex(void *ctx, const llmrt_convert_desc *d)
+{
+    (void)ctx, (void)d;
+    return LLMRT_OK;
+}
+
 static const llmrt_compute_vtable sim_compute = {
     .struct_size = sizeof(llmrt_compute_vtable),
     .copy_to_device = sim_copy_in,
@@ -143,6 +150,7 @@ static const llmrt_compute_vtable sim_compute = {
     .memset = sim_memset,
     .sum_squares = sim_sum_squares,
     .adamw = sim_adamw,
+    .convert_ex = sim_convert_ex,
 };
 
 static void fill_services(llmrt_shard_sim *s, llmrt_strategy_services *svc, int rank, int world)
@@ -197,7 +205,15 @@ const llmrt_strategy_services *llmrt_shard_sim_group(const llmrt_strategy_servic
     return g;
 }
 
-int llmrt_shard_sim_step(const llmrt_strategy_vtable *vt, void *ctx, size_t n)
+int llmrt_shard_micro_batches(const llmrt_model_layout *layout)
+{
+    if (layout->struct_size >= offsetof(llmrt_model_layout, micro_batches) + sizeof(int) &&
+        layout->micro_batches > 1)
+        return layout->micro_batches;
+    return 1;
+}
+
+int llmrt_shard_sim_step(const llmrt_strategy_vtable *vt, void *ctx, size_t n, int n_micro)
 {
     /* core/gpt.c: the embedding (0) is used again by the head (n-1), inside
      * the head's pair in the forward and open through the whole backward. */
@@ -205,27 +221,29 @@ int llmrt_shard_sim_step(const llmrt_strategy_vtable *vt, void *ctx, size_t n)
     int rc;
     size_t last = n - 1;
 #define SIM(call) do { if ((rc = (call))) return rc; } while (0)
-    SIM(vt->begin_microbatch(ctx, 0, 1));
-    for (size_t u = 0; u < last; u++) {
-        SIM(vt->pre_forward(ctx, u, &p));
-        SIM(vt->post_forward(ctx, u));
-    }
-    SIM(vt->pre_forward(ctx, last, &p));
-    if (last) {
-        SIM(vt->pre_forward(ctx, 0, &p));
-        SIM(vt->post_forward(ctx, 0));
-    }
-    SIM(vt->post_forward(ctx, last));
-    SIM(vt->pre_backward(ctx, last, &p, &g));
-    if (last) {
-        SIM(vt->pre_backward(ctx, 0, &p, &g));
-        SIM(vt->post_backward(ctx, last));
-        for (size_t u = last - 1; u >= 1; u--) {
-            SIM(vt->pre_backward(ctx, u, &p, &g));
-            SIM(vt->post_backward(ctx, u));
+    for (int micro = 0; micro < n_micro; micro++) {
+        SIM(vt->begin_microbatch(ctx, micro, n_micro));
+        for (size_t u = 0; u < last; u++) {
+            SIM(vt->pre_forward(ctx, u, &p));
+            SIM(vt->post_forward(ctx, u));
         }
+        SIM(vt->pre_forward(ctx, last, &p));
+        if (last) {
+            SIM(vt->pre_forward(ctx, 0, &p));
+            SIM(vt->post_forward(ctx, 0));
+        }
+        SIM(vt->post_forward(ctx, last));
+        SIM(vt->pre_backward(ctx, last, &p, &g));
+        if (last) {
+            SIM(vt->pre_backward(ctx, 0, &p, &g));
+            SIM(vt->post_backward(ctx, last));
+            for (size_t u = last - 1; u >= 1; u--) {
+                SIM(vt->pre_backward(ctx, u, &p, &g));
+                SIM(vt->post_backward(ctx, u));
+            }
+        }
+        SIM(vt->post_backward(ctx, 0));
     }
-    SIM(vt->post_backward(ctx, 0));
     double norm;
     SIM(vt->grad_norm_sq(ctx, &norm));
     llmrt_optim_step os = {.struct_size = sizeof os, .lr = 1e-3f, .beta1 = 0.9f,

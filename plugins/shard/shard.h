@@ -15,13 +15,41 @@ extern const llmrt_strategy_vtable llmrt_shard_fsdp_vtable;
  * host->host_free. */
 size_t *llmrt_shard_unit_offsets(const llmrt_host_api *host, const llmrt_model_layout *layout);
 
+/* AdamW on n elements of one tensor (or the part of it a rank owns), with
+ * the step's weight decay only when the tensor's flag asks for it. params,
+ * m, v are fp32 (the masters when the job's parameters are not). */
+int llmrt_shard_adamw(const llmrt_strategy_services *svc, const llmrt_optim_step *step,
+                      int weight_decay, size_t n, float *params, const void *grads,
+                      llmrt_dtype grad_type, float *m, float *v);
+
+/* The dtypes of a job (strategy.h rule 8), read from the layout. */
+typedef struct llmrt_shard_types {
+    llmrt_dtype param, grad, reduce;
+    size_t psz, gsz, rsz;     /* bytes per element */
+    int masters;              /* param is not fp32: fp32 masters are kept */
+    int wire_convert;         /* reduce differs from grad: convert around reductions */
+    llmrt_rounding rounding;
+    uint64_t seed;
+} llmrt_shard_types;
+
+/* Fill *t from layout; errors (named after the strategy) for dtypes the
+ * strategies cannot hold or a backend without convert_ex when one is needed
+ * (not checked when svc is NULL: plan time). */
+int llmrt_shard_types_get(const llmrt_host_api *host, const char *strategy,
+                          const llmrt_model_layout *layout, const llmrt_strategy_services *svc,
+                          llmrt_shard_types *t);
+/* dst = src converted (n elements) on the backend. */
+int llmrt_shard_convert(const llmrt_strategy_services *svc, void *dst, llmrt_dtype dst_type,
+                        const void *src, llmrt_dtype src_type, size_t n);
+/* Write n fp32 masters, elements [offset, offset + n) of unit `unit`, into
+ * the parameters in t->param with the job's rounding for AdamW step t_step
+ * (rule 8; t_step 0: nearest-even, as set_state does). */
+int llmrt_shard_write_params(const llmrt_strategy_services *svc, const llmrt_shard_types *t,
+                             size_t unit, int64_t t_step, void *params, const float *masters,
+                             size_t offset, size_t n);
+
 /* Read a parameter, or take its default when params is NULL (plan() is
  * called without a configuration by some callers). */
-/* AdamW on n elements of one tensor (or the part of it a rank owns), with
- * the step's weight decay only when the tensor's flag asks for it. */
-int llmrt_shard_adamw(const llmrt_strategy_services *svc, const llmrt_optim_step *step,
-                      int weight_decay, size_t n, float *params, const float *grads, float *m,
-                      float *v);
 
 int llmrt_shard_param_int(const llmrt_host_api *host, llmrt_params *params, const char *key,
                           long def, long min, long max, const char *help, long *out);
@@ -54,7 +82,8 @@ int llmrt_sharded_plan(const llmrt_host_api *host, const llmrt_shard_opts *opts,
     .pre_backward = llmrt_sharded_pre_backward,                                 \
     .post_backward = llmrt_sharded_post_backward,                               \
     .grad_norm_sq = llmrt_sharded_grad_norm_sq,                                 \
-    .optimizer_step = llmrt_sharded_optimizer_step
+    .optimizer_step = llmrt_sharded_optimizer_step,                             \
+    .zero_grad = llmrt_sharded_zero_grad
 void llmrt_sharded_destroy(void *ctx);
 int llmrt_sharded_shard_range(void *ctx, size_t unit, size_t *begin, size_t *end);
 int llmrt_sharded_get_state(void *ctx, size_t unit, llmrt_state_kind kind, float *host);
@@ -66,6 +95,7 @@ int llmrt_sharded_pre_backward(void *ctx, size_t unit, void **params, void **gra
 int llmrt_sharded_post_backward(void *ctx, size_t unit);
 int llmrt_sharded_grad_norm_sq(void *ctx, double *norm_sq);
 int llmrt_sharded_optimizer_step(void *ctx, const llmrt_optim_step *step);
+int llmrt_sharded_zero_grad(void *ctx);
 
 /* --- dry runs for plan() (plan_sim.c) -----------------------------------
  * Services that do nothing but count allocations by category, so that plan()
@@ -79,9 +109,12 @@ int llmrt_shard_sim_new(const llmrt_host_api *host, int rank, int world_size,
 const llmrt_strategy_services *llmrt_shard_sim_group(const llmrt_strategy_services *svc,
                                                      int rank, int world_size);
 int llmrt_shard_sim_is(const llmrt_strategy_services *svc);
-/* Replay the hooks of one step (forward then backward, as core/gpt.c calls
- * them) on a created strategy context. */
-int llmrt_shard_sim_step(const llmrt_strategy_vtable *vt, void *ctx, size_t n_units);
+/* Replay the hooks of one step of n_micro micro-batches (forward then
+ * backward, as core/gpt.c calls them) on a created strategy context. */
+int llmrt_shard_sim_step(const llmrt_strategy_vtable *vt, void *ctx, size_t n_units,
+                         int n_micro);
+/* The micro-batches per step the layout declares (ABI 1.1), at least 1. */
+int llmrt_shard_micro_batches(const llmrt_model_layout *layout);
 void llmrt_shard_sim_peaks(const llmrt_shard_sim *sim, size_t bytes[LLMRT_MEM_CATEGORY_COUNT]);
 void llmrt_shard_sim_free(llmrt_shard_sim *sim);
 

@@ -1,4 +1,7 @@
 /* shard_plugin.c — the descriptor of the `shard` strategy plugin. */
+#include <stddef.h>
+#include <string.h>
+
 #include "shard.h"
 
 size_t *llmrt_shard_unit_offsets(const llmrt_host_api *host, const llmrt_model_layout *layout)
@@ -12,15 +15,15 @@ size_t *llmrt_shard_unit_offsets(const llmrt_host_api *host, const llmrt_model_l
 }
 
 int llmrt_shard_adamw(const llmrt_strategy_services *svc, const llmrt_optim_step *step,
-                      int weight_decay, size_t n, float *params, const float *grads, float *m,
-                      float *v)
+                      int weight_decay, size_t n, float *params, const void *grads,
+                      llmrt_dtype grad_type, float *m, float *v)
 {
     llmrt_adamw_desc d = {
         .struct_size = sizeof d,
         .n = n,
         .params = params,
         .grads = grads,
-        .grad_type = LLMRT_DTYPE_F32,
+        .grad_type = grad_type,
         .m = m,
         .v = v,
         .lr = step->lr,
@@ -32,6 +35,82 @@ int llmrt_shard_adamw(const llmrt_strategy_services *svc, const llmrt_optim_step
         .t = step->t,
     };
     return svc->compute->adamw(svc->compute_ctx, &d);
+}
+
+static int float_type(llmrt_dtype t)
+{
+    return t == LLMRT_DTYPE_F32 || t == LLMRT_DTYPE_BF16 || t == LLMRT_DTYPE_F16;
+}
+
+static const char *type_name(llmrt_dtype t)
+{
+    static const char *const names[] = {"f32", "f16", "bf16", "i8", "i32", "u16", "u8", "f64"};
+    return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "unknown";
+}
+
+int llmrt_shard_types_get(const llmrt_host_api *host, const char *strategy,
+                          const llmrt_model_layout *layout, const llmrt_strategy_services *svc,
+                          llmrt_shard_types *t)
+{
+    memset(t, 0, sizeof *t);
+    t->param = layout->param_type;
+    t->grad = layout->grad_type;
+    t->reduce = t->grad;
+    t->rounding = LLMRT_ROUND_NEAREST_EVEN;
+    if (layout->struct_size >= offsetof(llmrt_model_layout, rounding_seed) + sizeof(uint64_t)) {
+        t->reduce = layout->reduce_type;
+        t->rounding = layout->param_rounding;
+        t->seed = layout->rounding_seed;
+    }
+    if (!float_type(t->param) || !float_type(t->grad) || !float_type(t->reduce))
+        return host->error(LLMRT_ERR_UNSUPPORTED,
+                           "%s: parameters %s, gradients %s, reduced as %s: each must be f32, "
+                           "bf16 or f16",
+                           strategy, type_name(t->param), type_name(t->grad),
+                           type_name(t->reduce));
+    t->psz = llmrt_dtype_size(t->param);
+    t->gsz = llmrt_dtype_size(t->grad);
+    t->rsz = llmrt_dtype_size(t->reduce);
+    t->masters = t->param != LLMRT_DTYPE_F32;
+    t->wire_convert = t->reduce != t->grad;
+    if ((t->masters || t->wire_convert) && svc &&
+        !LLMRT_HAS(svc->compute, svc->compute->struct_size, convert_ex))
+        return host->error(LLMRT_ERR_UNSUPPORTED,
+                           "%s: %s parameters or %s reductions need the backend's convert_ex "
+                           "(ABI 1.1), which it lacks",
+                           strategy, type_name(t->param), type_name(t->reduce));
+    return LLMRT_OK;
+}
+
+static int convert_call(const llmrt_strategy_services *svc, void *dst, llmrt_dtype dst_type,
+                        const void *src, llmrt_dtype src_type, size_t n,
+                        llmrt_rounding rounding, uint64_t seed, uint64_t offset)
+{
+    if (!n) return LLMRT_OK;
+    llmrt_convert_desc d = {
+        .struct_size = sizeof d,
+        .rows = 1, .cols = (int64_t)n,
+        .dst = dst, .dst_type = dst_type,
+        .src = src, .src_type = src_type,
+        .rounding = rounding, .seed = seed, .offset = offset,
+        .axis = -1,
+    };
+    return svc->compute->convert_ex(svc->compute_ctx, &d);
+}
+
+int llmrt_shard_convert(const llmrt_strategy_services *svc, void *dst, llmrt_dtype dst_type,
+                        const void *src, llmrt_dtype src_type, size_t n)
+{
+    return convert_call(svc, dst, dst_type, src, src_type, n, LLMRT_ROUND_NEAREST_EVEN, 0, 0);
+}
+
+int llmrt_shard_write_params(const llmrt_strategy_services *svc, const llmrt_shard_types *t,
+                             size_t unit, int64_t t_step, void *params, const float *masters,
+                             size_t offset, size_t n)
+{
+    llmrt_rounding r = t_step > 0 ? t->rounding : LLMRT_ROUND_NEAREST_EVEN;
+    uint64_t seed = llmrt_sr_bits(t->seed, ((uint64_t)t_step << 20) | (uint64_t)unit);
+    return convert_call(svc, params, t->param, masters, LLMRT_DTYPE_F32, n, r, seed, offset);
 }
 
 int llmrt_shard_param_int(const llmrt_host_api *host, llmrt_params *params, const char *key,

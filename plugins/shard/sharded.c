@@ -26,7 +26,15 @@
  * backward: the tied embedding after the head, then n-2 down to 1), up to
  * fwd_prefetch / bwd_prefetch units ahead and max_inflight gathers in
  * flight. Prefetched buffers never opened are dropped before parameters
- * change (optimizer_step, set_state). */
+ * change (optimizer_step, set_state).
+ *
+ * Mixed precision (strategy.h rule 8): parameter buffers (full, own, gathered)
+ * hold the layout's param type and gradient buffers its grad type; with
+ * 16-bit parameters each rank keeps fp32 masters of its own slice (optimizer
+ * category), steps them and writes the slice back rounded before the
+ * all-gather. When the wire format differs, a unit's full gradient is
+ * converted into a communication buffer, reduce-scattered there (and, for
+ * hybrid, allreduced across replicas) and its slice converted back. */
 #include <string.h>
 
 #include "shard.h"
@@ -36,12 +44,13 @@ typedef struct sh_unit {
     size_t full_off, own_off;   /* in the full-layout and own-layout buffers */
     size_t begin, end;          /* own range clipped to numel */
     /* stage 3 */
-    float *gathered;            /* full params, while gathered */
+    char *gathered;             /* full params, while gathered */
     int refs;                   /* opens not yet closed */
     int gathering;              /* an all-gather into `gathered` is in flight */
     llmrt_work *gather_work;
     /* stage 2/3: the full gradient buffer */
-    float *grad_full;
+    char *grad_full;
+    char *wire;                 /* the full gradient in the wire format, while reduced */
     int rs_pending;             /* reduce-scatter in flight */
     llmrt_work *rs_work;
     int ar_pending;             /* hybrid: allreduce across replicas in flight */
@@ -55,12 +64,15 @@ typedef struct sh_ctx {
     const llmrt_strategy_services *repl;  /* replicas of a slice (hybrid), or NULL */
     const llmrt_model_layout *layout;
     llmrt_shard_opts o;
+    llmrt_shard_types ty;
     int rank, world;                      /* within the shard group */
     size_t n;
     sh_unit *u;
     size_t full_total, own_total;         /* elements */
-    float *full_p, *full_g;               /* stage 1/2 params, stage 1 grads */
-    float *own_p, *own_g, *m, *v;
+    char *full_p, *full_g;                /* stage 1/2 params, stage 1 grads */
+    char *own_p, *own_g;                  /* stage 3 params, stage 2/3 grads */
+    float *master;                        /* fp32 masters of the own slices, or NULL */
+    float *m, *v;
     double *norm_buf;                     /* COMM: the norm's allreduce */
     int last_micro;
     int inflight;                         /* all-gathers in flight */
@@ -71,39 +83,50 @@ static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 /* --- small helpers -------------------------------------------------------- */
 
-static int sh_alloc(sh_ctx *c, llmrt_mem_category cat, size_t floats, float **p)
+/* Buffers are addressed in bytes: element sizes depend on the buffer. */
+static int sh_alloc(sh_ctx *c, llmrt_mem_category cat, size_t bytes, void *p)
 {
     void *q = NULL;
-    int rc = c->svc->alloc(c->svc->rt, cat, floats * sizeof(float), &q);
+    int rc = c->svc->alloc(c->svc->rt, cat, bytes, &q);
     if (rc) return rc;
-    *p = q;
+    memcpy(p, &q, sizeof q);
     return LLMRT_OK;
 }
 
-static void sh_free(sh_ctx *c, float **p)
+static void sh_free(sh_ctx *c, void *p)
 {
-    if (*p) c->svc->free(c->svc->rt, *p);
-    *p = NULL;
+    void *q;
+    memcpy(&q, p, sizeof q);
+    if (q) c->svc->free(c->svc->rt, q);
+    q = NULL;
+    memcpy(p, &q, sizeof q);
 }
 
-static int sh_zero(sh_ctx *c, float *p, size_t floats)
+static int sh_zero(sh_ctx *c, void *p, size_t bytes)
 {
-    return c->svc->compute->memset(c->svc->compute_ctx, p, 0, floats * sizeof(float), NULL);
+    return c->svc->compute->memset(c->svc->compute_ctx, p, 0, bytes, NULL);
 }
 
-static float *full_params(sh_ctx *c, size_t u) { return c->full_p + c->u[u].full_off; }
+static char *full_params(sh_ctx *c, size_t u) { return c->full_p + c->u[u].full_off * c->ty.psz; }
 
 /* This rank's slice of unit u's parameters and (reduced) gradients. */
-static float *param_slice(sh_ctx *c, size_t u)
+static char *param_slice(sh_ctx *c, size_t u)
 {
-    return c->o.stage == 3 ? c->own_p + c->u[u].own_off
-                           : full_params(c, u) + (size_t)c->rank * c->u[u].S;
+    return c->o.stage == 3 ? c->own_p + c->u[u].own_off * c->ty.psz
+                           : full_params(c, u) + (size_t)c->rank * c->u[u].S * c->ty.psz;
 }
 
-static float *grad_slice(sh_ctx *c, size_t u)
+/* The fp32 values the optimizer steps: the masters, or the parameters. */
+static float *master_slice(sh_ctx *c, size_t u)
 {
-    return c->o.stage == 1 ? c->full_g + c->u[u].full_off + (size_t)c->rank * c->u[u].S
-                           : c->own_g + c->u[u].own_off;
+    return c->master ? c->master + c->u[u].own_off : (float *)(void *)param_slice(c, u);
+}
+
+static char *grad_slice(sh_ctx *c, size_t u)
+{
+    return c->o.stage == 1
+               ? c->full_g + (c->u[u].full_off + (size_t)c->rank * c->u[u].S) * c->ty.gsz
+               : c->own_g + c->u[u].own_off * c->ty.gsz;
 }
 
 static int check_unit(sh_ctx *c, size_t unit)
@@ -120,12 +143,13 @@ static int gather_start(sh_ctx *c, size_t u)
 {
     sh_unit *x = &c->u[u];
     const llmrt_strategy_services *s = c->shard;
-    int rc = sh_alloc(c, LLMRT_MEM_PARAMS, x->S * (size_t)c->world, &x->gathered);
+    size_t psz = c->ty.psz;
+    int rc = sh_alloc(c, LLMRT_MEM_PARAMS, x->S * (size_t)c->world * psz, &x->gathered);
     if (rc) return rc;
-    float *mine = x->gathered + (size_t)c->rank * x->S;
-    if ((rc = c->svc->compute->copy(c->svc->compute_ctx, mine, c->own_p + x->own_off,
-                                    x->S * sizeof(float), NULL)) ||
-        (rc = s->all_gather(s->rt, mine, x->gathered, x->S, LLMRT_DTYPE_F32,
+    char *mine = x->gathered + (size_t)c->rank * x->S * psz;
+    if ((rc = c->svc->compute->copy(c->svc->compute_ctx, mine, c->own_p + x->own_off * psz,
+                                    x->S * psz, NULL)) ||
+        (rc = s->all_gather(s->rt, mine, x->gathered, x->S, c->ty.param,
                             &x->gather_work))) {
         sh_free(c, &x->gathered);
         return rc;
@@ -181,7 +205,7 @@ static int prefetch(sh_ctx *c, size_t u, int forward)
     return LLMRT_OK;
 }
 
-static int open_unit(sh_ctx *c, size_t u, int forward, float **params)
+static int open_unit(sh_ctx *c, size_t u, int forward, void **params)
 {
     sh_unit *x = &c->u[u];
     int rc;
@@ -219,12 +243,21 @@ static int rs_start(sh_ctx *c, size_t u)
 {
     sh_unit *x = &c->u[u];
     const llmrt_strategy_services *s = c->shard;
-    float *full = c->o.stage == 1 ? c->full_g + x->full_off : x->grad_full;
+    char *full = c->o.stage == 1 ? c->full_g + x->full_off * c->ty.gsz : x->grad_full;
     if (!full)
         return c->host->error(LLMRT_ERR_INVALID, "%s: post_backward(%zu) without its "
                               "pre_backward", c->o.name, u);
-    int rc = s->reduce_scatter(s->rt, full, full + (size_t)c->rank * x->S, x->S,
-                               LLMRT_DTYPE_F32, LLMRT_REDUCE_AVG, &x->rs_work);
+    size_t esz = c->ty.gsz, P = x->S * (size_t)c->world;
+    int rc;
+    if (c->ty.wire_convert) {
+        if ((rc = sh_alloc(c, LLMRT_MEM_COMM, P * c->ty.rsz, &x->wire)) ||
+            (rc = llmrt_shard_convert(c->svc, x->wire, c->ty.reduce, full, c->ty.grad, P)))
+            return rc;
+        full = x->wire;
+        esz = c->ty.rsz;
+    }
+    rc = s->reduce_scatter(s->rt, full, full + (size_t)c->rank * x->S * esz, x->S, c->ty.reduce,
+                           LLMRT_REDUCE_AVG, &x->rs_work);
     if (rc) return rc;
     x->rs_pending = 1;
     return LLMRT_OK;
@@ -241,17 +274,30 @@ static int rs_finish(sh_ctx *c, size_t u)
     x->rs_work = NULL;
     int rc = c->shard->work_wait(c->shard->rt, w);
     if (rc) return rc;
+    if (c->ty.wire_convert) {
+        /* The replicas reduce in the wire format too, before converting back. */
+        char *red = x->wire + (size_t)c->rank * x->S * c->ty.rsz;
+        if (c->repl)
+            rc = c->repl->allreduce(c->repl->rt, red, red, x->S, c->ty.reduce,
+                                    LLMRT_REDUCE_AVG, NULL);
+        if (!rc)
+            rc = llmrt_shard_convert(c->svc, grad_slice(c, u), c->ty.grad, red, c->ty.reduce,
+                                     x->S);
+        sh_free(c, &x->wire);
+        if (c->o.stage >= 2) sh_free(c, &x->grad_full);
+        return rc;
+    }
     if (c->o.stage >= 2) {
-        rc = c->svc->compute->copy(c->svc->compute_ctx, c->own_g + x->own_off,
-                                   x->grad_full + (size_t)c->rank * x->S,
-                                   x->S * sizeof(float), NULL);
+        rc = c->svc->compute->copy(c->svc->compute_ctx, grad_slice(c, u),
+                                   x->grad_full + (size_t)c->rank * x->S * c->ty.gsz,
+                                   x->S * c->ty.gsz, NULL);
         sh_free(c, &x->grad_full);
         if (rc) return rc;
     }
     if (c->repl) {
-        float *g = grad_slice(c, u);
-        if ((rc = c->repl->allreduce(c->repl->rt, g, g, x->S, LLMRT_DTYPE_F32,
-                                     LLMRT_REDUCE_AVG, &x->ar_work)))
+        char *g = grad_slice(c, u);
+        if ((rc = c->repl->allreduce(c->repl->rt, g, g, x->S, c->ty.grad, LLMRT_REDUCE_AVG,
+                                     &x->ar_work)))
             return rc;
         x->ar_pending = 1;
     }
@@ -287,12 +333,14 @@ void llmrt_sharded_destroy(void *vctx)
             gather_finish(c, u);
             sh_free(c, &c->u[u].gathered);
             sh_free(c, &c->u[u].grad_full);
+            sh_free(c, &c->u[u].wire);
         }
     }
     sh_free(c, &c->full_p);
     sh_free(c, &c->full_g);
     sh_free(c, &c->own_p);
     sh_free(c, &c->own_g);
+    sh_free(c, &c->master);
     sh_free(c, &c->m);
     sh_free(c, &c->v);
     if (c->norm_buf) c->svc->free(c->svc->rt, c->norm_buf);
@@ -342,10 +390,9 @@ int llmrt_sharded_create(const llmrt_host_api *host, const llmrt_shard_opts *opt
                          const llmrt_strategy_services *svc, const llmrt_model_layout *layout,
                          void **out)
 {
-    if (layout->param_type != LLMRT_DTYPE_F32 || layout->grad_type != LLMRT_DTYPE_F32)
-        return host->error(LLMRT_ERR_UNSUPPORTED,
-                           "%s: only fp32 parameters and gradients are supported so far",
-                           opts->name);
+    llmrt_shard_types ty;
+    int rc = llmrt_shard_types_get(host, opts->name, layout, svc, &ty);
+    if (rc) return rc;
     if (opts->stage < 1 || opts->stage > 3)
         return host->error(LLMRT_ERR_INVALID, "%s: stage %d (accepted: 1, 2, 3)", opts->name,
                            opts->stage);
@@ -356,10 +403,11 @@ int llmrt_sharded_create(const llmrt_host_api *host, const llmrt_shard_opts *opt
     c->svc = svc;
     c->layout = layout;
     c->o = *opts;
+    c->ty = ty;
     c->n = layout->n_units;
     c->last_micro = 1;
     c->last_rs = -1;
-    int rc = LLMRT_ERR_NOMEM;
+    rc = LLMRT_ERR_NOMEM;
     c->u = host->host_alloc((c->n ? c->n : 1) * sizeof *c->u, LLMRT_MEM_OTHER);
     if (!c->u) goto fail;
     memset(c->u, 0, (c->n ? c->n : 1) * sizeof *c->u);
@@ -376,22 +424,28 @@ int llmrt_sharded_create(const llmrt_host_api *host, const llmrt_shard_opts *opt
         x->begin = b < x->numel ? b : x->numel;
         x->end = b + x->S < x->numel ? b + x->S : x->numel;
     }
-    if (c->o.stage < 3 && ((rc = sh_alloc(c, LLMRT_MEM_PARAMS, c->full_total, &c->full_p)) ||
-                           (rc = sh_zero(c, c->full_p, c->full_total))))
+    size_t full_p = c->full_total * ty.psz, own_p = c->own_total * ty.psz;
+    size_t full_g = c->full_total * ty.gsz, own_g = c->own_total * ty.gsz;
+    size_t own_f = c->own_total * sizeof(float);
+    if (c->o.stage < 3 && ((rc = sh_alloc(c, LLMRT_MEM_PARAMS, full_p, &c->full_p)) ||
+                           (rc = sh_zero(c, c->full_p, full_p))))
         goto fail;
-    if (c->o.stage == 3 && ((rc = sh_alloc(c, LLMRT_MEM_PARAMS, c->own_total, &c->own_p)) ||
-                            (rc = sh_zero(c, c->own_p, c->own_total))))
+    if (c->o.stage == 3 && ((rc = sh_alloc(c, LLMRT_MEM_PARAMS, own_p, &c->own_p)) ||
+                            (rc = sh_zero(c, c->own_p, own_p))))
         goto fail;
-    if (c->o.stage == 1 && ((rc = sh_alloc(c, LLMRT_MEM_GRADS, c->full_total, &c->full_g)) ||
-                            (rc = sh_zero(c, c->full_g, c->full_total))))
+    if (c->o.stage == 1 && ((rc = sh_alloc(c, LLMRT_MEM_GRADS, full_g, &c->full_g)) ||
+                            (rc = sh_zero(c, c->full_g, full_g))))
         goto fail;
-    if (c->o.stage >= 2 && ((rc = sh_alloc(c, LLMRT_MEM_GRADS, c->own_total, &c->own_g)) ||
-                            (rc = sh_zero(c, c->own_g, c->own_total))))
+    if (c->o.stage >= 2 && ((rc = sh_alloc(c, LLMRT_MEM_GRADS, own_g, &c->own_g)) ||
+                            (rc = sh_zero(c, c->own_g, own_g))))
         goto fail;
-    if ((rc = sh_alloc(c, LLMRT_MEM_OPTIMIZER, c->own_total, &c->m)) ||
-        (rc = sh_zero(c, c->m, c->own_total)) ||
-        (rc = sh_alloc(c, LLMRT_MEM_OPTIMIZER, c->own_total, &c->v)) ||
-        (rc = sh_zero(c, c->v, c->own_total)))
+    if ((rc = sh_alloc(c, LLMRT_MEM_OPTIMIZER, own_f, &c->m)) ||
+        (rc = sh_zero(c, c->m, own_f)) ||
+        (rc = sh_alloc(c, LLMRT_MEM_OPTIMIZER, own_f, &c->v)) ||
+        (rc = sh_zero(c, c->v, own_f)))
+        goto fail;
+    if (ty.masters && ((rc = sh_alloc(c, LLMRT_MEM_OPTIMIZER, own_f, &c->master)) ||
+                       (rc = sh_zero(c, c->master, own_f))))
         goto fail;
     void *nb = NULL;
     if ((rc = svc->alloc(svc->rt, LLMRT_MEM_COMM, sizeof(double), &nb))) goto fail;
@@ -415,7 +469,8 @@ int llmrt_sharded_plan(const llmrt_host_api *host, const llmrt_shard_opts *opts,
     if (!(rc = llmrt_sharded_create(host, opts, svc, layout, &ctx)) && layout->n_units) {
         static const llmrt_strategy_vtable hooks = {.struct_size = sizeof hooks,
                                                     LLMRT_SHARDED_HOOKS};
-        rc = llmrt_shard_sim_step(&hooks, ctx, layout->n_units);
+        rc = llmrt_shard_sim_step(&hooks, ctx, layout->n_units,
+                                  llmrt_shard_micro_batches(layout));
     }
     if (ctx) llmrt_sharded_destroy(ctx);
     if (!rc) llmrt_shard_sim_peaks(sim, bytes);
@@ -438,7 +493,7 @@ int llmrt_sharded_shard_range(void *vctx, size_t unit, size_t *begin, size_t *en
 static float *state_slice(sh_ctx *c, size_t u, llmrt_state_kind kind)
 {
     switch (kind) {
-    case LLMRT_STATE_PARAMS: return param_slice(c, u);
+    case LLMRT_STATE_PARAMS: return master_slice(c, u);
     case LLMRT_STATE_ADAM_M: return c->m + c->u[u].own_off;
     case LLMRT_STATE_ADAM_V: return c->v + c->u[u].own_off;
     default: return NULL;
@@ -474,9 +529,15 @@ int llmrt_sharded_set_state(void *vctx, size_t unit, llmrt_state_kind kind, cons
     if ((rc = c->svc->compute->copy_to_device(c->svc->compute_ctx, dst, host,
                                               (x->end - x->begin) * sizeof(float), NULL)))
         return rc;
-    if (kind != LLMRT_STATE_PARAMS || c->o.stage == 3) return LLMRT_OK;
+    if (kind != LLMRT_STATE_PARAMS) return LLMRT_OK;
+    if (c->master && (rc = llmrt_shard_write_params(c->svc, &c->ty, unit, 0,
+                                                    param_slice(c, unit), dst, x->begin,
+                                                    x->end - x->begin)))
+        return rc;
+    if (c->o.stage == 3) return LLMRT_OK;
     const llmrt_strategy_services *s = c->shard;
-    return s->all_gather(s->rt, dst, full_params(c, unit), x->S, LLMRT_DTYPE_F32, NULL);
+    return s->all_gather(s->rt, param_slice(c, unit), full_params(c, unit), x->S, c->ty.param,
+                         NULL);
 }
 
 /* --- hooks ---------------------------------------------------------------- */
@@ -497,10 +558,7 @@ int llmrt_sharded_pre_forward(void *vctx, size_t unit, void **params)
         *params = full_params(c, unit);
         return LLMRT_OK;
     }
-    float *p = NULL;
-    rc = open_unit(c, unit, 1, &p);
-    *params = p;
-    return rc;
+    return open_unit(c, unit, 1, params);
 }
 
 int llmrt_sharded_post_forward(void *vctx, size_t unit)
@@ -519,12 +577,12 @@ int llmrt_sharded_pre_backward(void *vctx, size_t unit, void **params, void **gr
     if (rc) return rc;
     sh_unit *x = &c->u[unit];
     if (c->o.stage == 1) {
-        *grads = c->full_g + x->full_off;
+        *grads = c->full_g + x->full_off * c->ty.gsz;
     } else {
         /* Kept across micro-batches until the last one's reduce-scatter. */
-        if (!x->grad_full &&
-            ((rc = sh_alloc(c, LLMRT_MEM_GRADS, x->S * (size_t)c->world, &x->grad_full)) ||
-             (rc = sh_zero(c, x->grad_full, x->S * (size_t)c->world))))
+        size_t bytes = x->S * (size_t)c->world * c->ty.gsz;
+        if (!x->grad_full && ((rc = sh_alloc(c, LLMRT_MEM_GRADS, bytes, &x->grad_full)) ||
+                              (rc = sh_zero(c, x->grad_full, bytes))))
             return rc;
         *grads = x->grad_full;
     }
@@ -532,10 +590,7 @@ int llmrt_sharded_pre_backward(void *vctx, size_t unit, void **params, void **gr
         *params = full_params(c, unit);
         return LLMRT_OK;
     }
-    float *p = NULL;
-    rc = open_unit(c, unit, 0, &p);
-    *params = p;
-    return rc;
+    return open_unit(c, unit, 0, params);
 }
 
 /* Gradient accumulation communicates only after the last micro-batch. */
@@ -564,7 +619,7 @@ int llmrt_sharded_grad_norm_sq(void *vctx, double *norm_sq)
         sh_unit *x = &c->u[u];
         double part = 0.0;
         if (x->end > x->begin &&
-            (rc = vt->sum_squares(cc, grad_slice(c, u), x->end - x->begin, LLMRT_DTYPE_F32,
+            (rc = vt->sum_squares(cc, grad_slice(c, u), x->end - x->begin, c->ty.grad,
                                   &part)))
             return rc;
         total += part;
@@ -580,6 +635,12 @@ int llmrt_sharded_grad_norm_sq(void *vctx, double *norm_sq)
     return LLMRT_OK;
 }
 
+static int zero_grads(sh_ctx *c)
+{
+    return c->o.stage == 1 ? sh_zero(c, c->full_g, c->full_total * c->ty.gsz)
+                           : sh_zero(c, c->own_g, c->own_total * c->ty.gsz);
+}
+
 int llmrt_sharded_optimizer_step(void *vctx, const llmrt_optim_step *step)
 {
     sh_ctx *c = vctx;
@@ -589,18 +650,22 @@ int llmrt_sharded_optimizer_step(void *vctx, const llmrt_optim_step *step)
     for (size_t u = 0; u < c->n; u++) {
         const llmrt_unit_desc *unit = &c->layout->units[u];
         sh_unit *x = &c->u[u];
-        float *p = param_slice(c, u), *g = grad_slice(c, u);
-        float *m = c->m + x->own_off, *v = c->v + x->own_off;
+        float *p = master_slice(c, u), *m = c->m + x->own_off, *v = c->v + x->own_off;
+        char *g = grad_slice(c, u);
         for (size_t t = 0; t < unit->n_tensors; t++) {
             const llmrt_tensor_desc *td = &unit->tensors[t];
             size_t lo = td->offset > x->begin ? td->offset : x->begin;
             size_t hi = td->offset + td->numel < x->end ? td->offset + td->numel : x->end;
             if (lo >= hi) continue;
             size_t o = lo - x->begin;
-            if ((rc = llmrt_shard_adamw(c->svc, step, td->weight_decay, hi - lo, p + o, g + o,
-                                        m + o, v + o)))
+            if ((rc = llmrt_shard_adamw(c->svc, step, td->weight_decay, hi - lo, p + o,
+                                        g + o * c->ty.gsz, c->ty.grad, m + o, v + o)))
                 return rc;
         }
+        if (c->master && (rc = llmrt_shard_write_params(c->svc, &c->ty, u, step->t,
+                                                        param_slice(c, u), p, x->begin,
+                                                        x->end - x->begin)))
+            return rc;
     }
     /* Stage 1/2: every rank gets the updated full parameters (the second
      * half of the 2 Psi volume); stage 3 gathers them at the next open. */
@@ -608,9 +673,16 @@ int llmrt_sharded_optimizer_step(void *vctx, const llmrt_optim_step *step)
         const llmrt_strategy_services *s = c->shard;
         for (size_t u = 0; u < c->n; u++)
             if ((rc = s->all_gather(s->rt, param_slice(c, u), full_params(c, u), c->u[u].S,
-                                    LLMRT_DTYPE_F32, NULL)))
+                                    c->ty.param, NULL)))
                 return rc;
     }
-    return c->o.stage == 1 ? sh_zero(c, c->full_g, c->full_total)
-                           : sh_zero(c, c->own_g, c->own_total);
+    return zero_grads(c);
+}
+
+/* strategy.h rule 9: drop this step's gradients, parameters untouched. */
+int llmrt_sharded_zero_grad(void *vctx)
+{
+    sh_ctx *c = vctx;
+    int rc = wait_all(c);
+    return rc ? rc : zero_grads(c);
 }

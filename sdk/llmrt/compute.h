@@ -30,6 +30,11 @@
  *  8. Backward kernels ADD (+=) into every gradient they produce, input and
  *     parameter gradients alike; the caller zeroes them. The one exception is
  *     softmax_xent, whose dlogits output is overwritten (it may alias logits).
+ *     ABI 1.1: a backend that takes f16/bf16 stores and reads them in that
+ *     format (convert.h rounding on every write) and may compute in fp32 in
+ *     between. Per-row statistics (norm mean/rstd, attention lse, xent
+ *     losses) stay fp32 whatever the dtype. gemm operands may each have
+ *     their own type.
  *  9. Results are deterministic: the same inputs and the same thread count
  *     give bit-identical outputs (no atomics whose order varies).
  * 10. Descriptors (llmrt_*_desc) start with struct_size, like vtables, so
@@ -40,6 +45,7 @@
 
 #include <llmrt/types.h>
 #include <llmrt/host.h>
+#include <llmrt/format.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -157,6 +163,57 @@ typedef struct llmrt_adamw_desc {
     int64_t t;
 } llmrt_adamw_desc;
 
+/* ABI 1.1. Elementwise conversion with the rules of convert.h. dst and src
+ * are device memory of n = rows * cols values (a row-major matrix; rows = 1
+ * for a flat vector). Supported pairs: any of f32, f16, bf16 to any of them;
+ * f32 -> i8 and i8 -> f32 with `scales`; i32 <-> f32 as convert() does.
+ *  - rounding: LLMRT_ROUND_NEAREST_EVEN, or LLMRT_ROUND_STOCHASTIC for
+ *    f32 -> bf16, where element i (row-major index within this call) uses
+ *    llmrt_sr_bits(seed, offset + i).
+ *  - i8: scales (device memory, fp32) holds one scale per row (axis 0), per
+ *    column (axis 1) or one for the whole matrix (axis -1); the int8 range
+ *    is [LLMRT_I8_QMIN, LLMRT_I8_QMAX]. */
+typedef struct llmrt_convert_desc {
+    size_t struct_size;
+    int64_t rows, cols;
+    void *dst;       llmrt_dtype dst_type;
+    const void *src; llmrt_dtype src_type;
+    llmrt_rounding rounding;
+    uint64_t seed, offset;
+    const float *scales;
+    int axis;
+} llmrt_convert_desc;
+
+/* ABI 1.1. Fake quantization with a learned step size (LSQ, Esser et al.
+ * 2019, arXiv 1902.08153) of a rows x cols row-major fp32 matrix x with one
+ * scale per row (axis 0), per column (axis 1) or one (axis -1); s is the
+ * effective scale llmrt_quant_scale(scale[c]) and v = x * (1/s):
+ *   forward:  out = clamp(round_half_even(v), qmin, qmax) * s
+ *   backward: dx += dout                        where qmin <= round(v) <= qmax
+ *             dscale[c] += grad_factor * sum over the channel of dout *
+ *                 (round(v) - v   inside the range,
+ *                  qmin or qmax   where clamped below or above)
+ * times llmrt_quant_scale_grad(scale[c]) (so the gradient is with respect
+ * to the stored scale: its sign, 0 where the eps clamp holds it)
+ * (the straight-through estimator for x, the LSQ gradient for the step;
+ * grad_factor is LSQ's g = 1 / sqrt(N * qmax), N the channel's element
+ * count). out may alias x. dx or dscale may be NULL (not wanted). The sum
+ * over a channel is accumulated in fp32 or wider in a fixed order (rule 9). */
+typedef struct llmrt_fake_quant_desc {
+    size_t struct_size;
+    int64_t rows, cols;
+    int axis;
+    int qmin, qmax;
+    const float *x;
+    const float *scale;
+    float *out;
+    /* backward */
+    const float *dout;
+    float *dx;
+    float *dscale;
+    float grad_factor;
+} llmrt_fake_quant_desc;
+
 typedef struct llmrt_compute_vtable {
     size_t struct_size;
 
@@ -231,6 +288,11 @@ typedef struct llmrt_compute_vtable {
      * in its documentation (rule 7 for the others). */
     int (*convert)(void *ctx, void *dst, llmrt_dtype dst_type, const void *src,
                    llmrt_dtype src_type, size_t n);
+
+    /* --- ABI 1.1: number formats (convert.h) --- */
+    int (*convert_ex)(void *ctx, const llmrt_convert_desc *d);
+    int (*fake_quant_forward)(void *ctx, const llmrt_fake_quant_desc *d);
+    int (*fake_quant_backward)(void *ctx, const llmrt_fake_quant_desc *d);
 } llmrt_compute_vtable;
 
 #ifdef __cplusplus

@@ -13,6 +13,10 @@
  *     stochastic rounding), thread-safe, and work on host memory.
  *  3. For formats with a scale (block_size > 0), `scales` holds one fp32
  *     scale per block of block_size consecutive values; decode(x) = q * scale.
+ *     An integer format with block_size 0 (int8) takes one scale for all n
+ *     values in encode/decode, and per-row or per-column scales of a matrix
+ *     in encode_matrix/decode_matrix (ABI 1.1).
+ *  4. The rounding of every in-tree format is specified in convert.h.
  */
 #ifndef LLMRT_FORMAT_H
 #define LLMRT_FORMAT_H
@@ -49,6 +53,17 @@ typedef struct llmrt_format {
                   const float *scales, llmrt_rounding rounding, uint64_t seed);
     int (*decode)(const struct llmrt_format *f, float *dst, const void *src, size_t n,
                   const float *scales);
+
+    /* --- ABI 1.1 --- */
+    int qmin, qmax;            /* integer formats: the range of q; 0, 0 otherwise */
+    int stochastic_rounding;   /* 1: encode() accepts LLMRT_ROUND_STOCHASTIC */
+    /* Optional: a rows x cols row-major matrix with one scale per row
+     * (axis 0), per column (axis 1) or one (axis -1). NULL when the format
+     * has no scale. */
+    int (*encode_matrix)(const struct llmrt_format *f, void *dst, const float *src,
+                         int64_t rows, int64_t cols, int axis, const float *scales);
+    int (*decode_matrix)(const struct llmrt_format *f, float *dst, const void *src,
+                         int64_t rows, int64_t cols, int axis, const float *scales);
 } llmrt_format;
 
 #ifdef __cplusplus

@@ -8,4 +8,5 @@
 #include <llmrt/collective.h>
 #include <llmrt/strategy.h>
 #include <llmrt/format.h>
+#include <llmrt/convert.h>
 #endif

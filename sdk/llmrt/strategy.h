@@ -38,6 +38,20 @@
  *  6. Gradients are averaged over ranks (the loss is a mean over the global
  *     batch); the core scales its loss for accumulation only.
  *  7. A context is used by one host thread at a time.
+ *  8. Mixed precision (ABI 1.1). When param_type is not fp32 the strategy
+ *     keeps fp32 master parameters for the range it owns (accounted under
+ *     LLMRT_MEM_OPTIMIZER, as the ZeRO paper counts them), steps them, and
+ *     writes them into param_type with convert_ex() using param_rounding;
+ *     for stochastic rounding the seed is
+ *     llmrt_sr_bits(rounding_seed, (t << 20) | unit) with t the AdamW step,
+ *     and the offset is the element's index in its unit, so every world size
+ *     and strategy writes the same bits. set_state() writes with nearest-even. Gradients are held
+ *     in grad_type; when reduce_type differs, the strategy converts them
+ *     through a communication buffer around each reduction. get_state() and
+ *     set_state() of LLMRT_STATE_PARAMS move the masters.
+ *  9. zero_grad() (ABI 1.1) ends a step without stepping: the gradients are
+ *     discarded and zeroed, parameters and optimizer state are untouched
+ *     (fp16 loss scaling skips a step that overflowed, on every rank).
  */
 #ifndef LLMRT_STRATEGY_H
 #define LLMRT_STRATEGY_H
@@ -46,6 +60,7 @@
 #include <llmrt/host.h>
 #include <llmrt/compute.h>
 #include <llmrt/collective.h>
+#include <llmrt/format.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -70,7 +85,13 @@ typedef struct llmrt_model_layout {
     size_t n_units;
     const llmrt_unit_desc *units;
     llmrt_dtype param_type;  /* dtype handed out by pre_forward (fp32 in ABI 1.0 cores) */
-    llmrt_dtype grad_type;   /* dtype of gradient buffers and their reduction on the wire */
+    llmrt_dtype grad_type;   /* dtype of the gradient buffers pre_backward hands out */
+
+    /* --- ABI 1.1: mixed precision (rule 8) --- */
+    llmrt_dtype reduce_type;     /* dtype of gradient reductions on the wire */
+    llmrt_rounding param_rounding; /* how fp32 masters are written into param_type */
+    uint64_t rounding_seed;      /* for LLMRT_ROUND_STOCHASTIC */
+    int micro_batches;           /* per optimizer step, for plan() (0 or 1: one) */
 } llmrt_model_layout;
 
 typedef struct llmrt_optim_step {
@@ -162,6 +183,10 @@ typedef struct llmrt_strategy_vtable {
     /* Rule 4 and 5. */
     int (*grad_norm_sq)(void *ctx, double *norm_sq);
     int (*optimizer_step)(void *ctx, const llmrt_optim_step *step);
+
+    /* --- ABI 1.1 --- */
+    /* Rule 9. Called instead of optimizer_step(), after grad_norm_sq(). */
+    int (*zero_grad)(void *ctx);
 } llmrt_strategy_vtable;
 
 #ifdef __cplusplus

@@ -1156,8 +1156,8 @@ START_TEST(test_convert)
     float *x = rbuf(33333, -1, 1), *y = fbuf(33333);
     ck_assert_int_eq(vt->convert(ctx, y, LLMRT_DTYPE_F32, x, LLMRT_DTYPE_F32, 33333), 0);
     expect_bits("convert f32", x, y, 33333 * 4);
-    int rc = vt->convert(ctx, y, LLMRT_DTYPE_BF16, x, LLMRT_DTYPE_F32, 4);
-    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "convert", "f32", "bf16");
+    int rc = vt->convert(ctx, y, LLMRT_DTYPE_U8, x, LLMRT_DTYPE_F32, 4);
+    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "convert", "f32", "u8");
 }
 END_TEST
 
@@ -1350,7 +1350,8 @@ END_TEST
 
 START_TEST(test_unsupported_dtype)
 {
-    const llmrt_dtype bf = LLMRT_DTYPE_BF16;
+    /* f16 and bf16 are supported since ABI 1.1 (test_cpu_formats.c). */
+    const llmrt_dtype bf = LLMRT_DTYPE_U16;
     float *buf = zbuf(4096);
     int32_t ids[4] = {0, 1, 2, 3};
     int rc;
@@ -1359,39 +1360,39 @@ START_TEST(test_unsupported_dtype)
                          .a = buf, .lda = 2, .a_type = bf, .b = buf, .ldb = 2, .c = buf + 64,
                          .ldc = 2};
     rc = vt->gemm(ctx, &g);
-    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "gemm", "bf16", NULL);
+    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "gemm", "u16", NULL);
     rc = vt->bias_grad(ctx, buf, buf + 64, 2, 2, bf);
-    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "bias_grad", "bf16", NULL);
+    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "bias_grad", "u16", NULL);
     llmrt_norm_desc nd = {.struct_size = sizeof nd, .rows = 2, .cols = 4, .eps = 1e-5f,
                           .dtype = bf, .inp = buf, .weight = buf, .out = buf + 64,
                           .mean = buf + 128, .rstd = buf + 192, .dout = buf, .dinp = buf + 256};
     rc = vt->norm_forward(ctx, &nd);
-    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "norm_forward", "bf16", NULL);
+    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "norm_forward", "u16", NULL);
     rc = vt->norm_backward(ctx, &nd);
-    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "norm_backward", "bf16", NULL);
-    rc = vt->gelu_forward(ctx, buf, buf, 4, LLMRT_DTYPE_F16, LLMRT_GELU_TANH);
-    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "gelu_forward", "f16", NULL);
+    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "norm_backward", "u16", NULL);
+    rc = vt->gelu_forward(ctx, buf, buf, 4, LLMRT_DTYPE_I32, LLMRT_GELU_TANH);
+    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "gelu_forward", "i32", NULL);
     rc = vt->gelu_backward(ctx, buf, buf, buf, 4, bf, LLMRT_GELU_ERF);
-    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "gelu_backward", "bf16", NULL);
+    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "gelu_backward", "u16", NULL);
     llmrt_attention_desc ad = {.struct_size = sizeof ad, .batch = 1, .heads = 1, .q_len = 2,
                                .kv_len = 2, .head_dim = 2, .dtype = bf, .scale = 1, .q = buf,
                                .q_row_stride = 2, .k = buf, .k_row_stride = 2, .v = buf,
                                .v_row_stride = 2, .out = buf + 64, .out_row_stride = 2,
                                .lse = buf + 128, .dout = buf, .dq = buf + 256};
     rc = vt->attention_forward(ctx, &ad);
-    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "attention_forward", "bf16", NULL);
+    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "attention_forward", "u16", NULL);
     rc = vt->attention_backward(ctx, &ad);
-    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "attention_backward", "bf16", NULL);
+    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "attention_backward", "u16", NULL);
     llmrt_xent_desc xd = {.struct_size = sizeof xd, .rows = 4, .vocab = 8, .padded_vocab = 8,
                           .dtype = bf, .logits = buf, .targets = ids, .losses = buf + 64};
     rc = vt->softmax_xent(ctx, &xd);
-    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "softmax_xent", "bf16", NULL);
+    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "softmax_xent", "u16", NULL);
     rc = vt->embedding_forward(ctx, buf + 64, ids, buf, 4, 4, bf, 0);
-    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "embedding_forward", "bf16", NULL);
+    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "embedding_forward", "u16", NULL);
     rc = vt->embedding_backward(ctx, buf + 64, ids, buf, 4, 4, bf);
-    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "embedding_backward", "bf16", NULL);
+    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "embedding_backward", "u16", NULL);
     rc = vt->add(ctx, buf, buf, buf, 4, bf);
-    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "add", "bf16", NULL);
+    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "add", "u16", NULL);
     rc = vt->scale(ctx, buf, 4, LLMRT_DTYPE_I8, 2.0f);
     expect_error(rc, LLMRT_ERR_UNSUPPORTED, "scale", "i8", NULL);
     double ss;
@@ -1400,9 +1401,11 @@ START_TEST(test_unsupported_dtype)
     llmrt_adamw_desc ow = {.struct_size = sizeof ow, .n = 4, .params = buf, .grads = buf,
                            .grad_type = bf, .m = buf + 64, .v = buf + 128, .t = 1};
     rc = vt->adamw(ctx, &ow);
-    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "adamw", "bf16", NULL);
-    rc = vt->convert(ctx, buf, LLMRT_DTYPE_F32, buf + 64, LLMRT_DTYPE_F16, 4);
-    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "convert", "f16", NULL);
+    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "adamw", "u16", NULL);
+    rc = vt->convert(ctx, buf, LLMRT_DTYPE_F32, buf + 64, LLMRT_DTYPE_U16, 4);
+    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "convert", "u16", NULL);
+    rc = vt->convert(ctx, buf, LLMRT_DTYPE_I8, buf + 64, LLMRT_DTYPE_F32, 4);
+    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "convert", "i8", NULL);
 }
 END_TEST
 

@@ -2,6 +2,8 @@
 # test_plugins_cmd.sh — `llmrt plugins` over the broken plugins of
 # test_loader: every file is listed with its own status, the command still
 # exits 0 (it is a diagnostic), and only bad usage exits non-zero.
+# The plugin ABI this llmrt speaks ("1.1"), as its tables print it.
+ABI=$("$LLMRT_BIN" --version | sed -n 's/.*plugin ABI \([0-9.]*\)).*/\1/p')
 set -u
 : "${LLMRT_BIN:?LLMRT_BIN is set by make check}"
 : "${LLMRT_TEST_BUILDDIR:?LLMRT_TEST_BUILDDIR is set by make check}"
@@ -48,9 +50,9 @@ printf '%s\n' "$out" | grep -q -- "$cases/good/.libs (--plugin-path)" ||
 printf '%s\n' "$out" | grep -E -q '^KIND +NAME +VERSION +ABI +FILE +STATUS' ||
     fail "no table header: $out"
 expect "(built in)" "format" "fp32" " ok"
-expect "good/.libs/llmrt-compute-good.so" "compute" "good" "0.0.1" "1.0" " ok" "a test double"
+expect "good/.libs/llmrt-compute-good.so" "compute" "good" "0.0.1" "$ABI" " ok" "a test double"
 expect "nodesc/.libs/llmrt-compute-nodesc.so" "no descriptor" "llmrt_plugin_v1"
-expect "abi/.libs/llmrt-compute-abi.so" " 2.3 " "ABI mismatch: plugin built for ABI 2.3, this llmrt speaks 1.0"
+expect "abi/.libs/llmrt-compute-abi.so" " 2.3 " "ABI mismatch: plugin built for ABI 2.3, this llmrt speaks $ABI"
 expect "shortvt/.libs/llmrt-compute-shortvt.so" "bad descriptor" "'gemm'"
 expect "probe0/.libs/llmrt-compute-probe0.so" "unsupported here: probe0: no frobnicator"
 expect "needsdep/.libs/llmrt-compute-needsdep.so" "dlopen failed" "libllmrtdep.so"

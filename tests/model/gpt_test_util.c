@@ -3,7 +3,11 @@
 
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <llmrt/convert.h>
 
 #include "error.h"
 
@@ -18,6 +22,9 @@ const char *gpt_env_error(void) { return llmrt_last_error(); }
 void gpt_env_open(gpt_env *e, const llmrt_gpt_config *cfg, int B_max, int T_max)
 {
     OK(llmrt_config_new(&e->conf));
+    if (cfg->qat) OK(llmrt_config_set(e->conf, "runtime.format=int8"));
+    else if (cfg->dtype == LLMRT_DTYPE_BF16) OK(llmrt_config_set(e->conf, "runtime.format=bf16"));
+    else if (cfg->dtype == LLMRT_DTYPE_F16) OK(llmrt_config_set(e->conf, "runtime.format=fp16"));
     OK(llmrt_rt_create(&e->rt, e->conf));
     e->act_before = llmrt_rt_mem_current(e->rt, LLMRT_MEM_ACTIVATIONS);
     OK(llmrt_gpt_create(&e->model, cfg, e->rt, B_max, T_max));
@@ -49,10 +56,58 @@ void gpt_env_init_params(gpt_env *e, uint64_t seed)
 
 void gpt_env_read_grads(gpt_env *e, size_t unit, float *host)
 {
-    float *p, *g;
+    void *p, *g;
+    size_t n = e->layout->units[unit].numel;
+    llmrt_dtype t = e->layout->grad_type;
     OK(llmrt_rt_pre_backward(e->rt, unit, &p, &g));
-    OK(llmrt_rt_download(e->rt, host, g, e->layout->units[unit].numel * sizeof(float)));
+    OK(llmrt_rt_download(e->rt, host, g, n * llmrt_dtype_size(t)));
     OK(llmrt_rt_post_backward(e->rt, unit));
+    if (t == LLMRT_DTYPE_F32) return;
+    ck_assert(t == LLMRT_DTYPE_BF16 || t == LLMRT_DTYPE_F16);
+    for (size_t i = n; i-- > 0;) { /* widen in place, last first */
+        uint16_t h;
+        memcpy(&h, (const char *)host + 2 * i, sizeof h);
+        host[i] = t == LLMRT_DTYPE_BF16 ? llmrt_bf16_to_f32(h) : llmrt_f16_to_f32(h);
+    }
+}
+
+void gpt_env_get_params(gpt_env *e, size_t unit, float *host)
+{
+    void *sctx;
+    const llmrt_strategy_vtable *st = llmrt_rt_strategy(e->rt, &sctx);
+    OK(st->get_state(sctx, unit, LLMRT_STATE_PARAMS, host));
+}
+
+void gpt_env_set_params(gpt_env *e, size_t unit, const float *host)
+{
+    void *sctx;
+    const llmrt_strategy_vtable *st = llmrt_rt_strategy(e->rt, &sctx);
+    OK(st->set_state(sctx, unit, LLMRT_STATE_PARAMS, host));
+}
+
+float **gpt_env_params_copy(gpt_env *e)
+{
+    float **units = calloc(e->layout->n_units, sizeof *units);
+    ck_assert_ptr_nonnull(units);
+    for (size_t u = 0; u < e->layout->n_units; u++) {
+        units[u] = malloc(e->layout->units[u].numel * sizeof *units[u]);
+        ck_assert_ptr_nonnull(units[u]);
+        gpt_env_get_params(e, u, units[u]);
+    }
+    return units;
+}
+
+void gpt_units_free(float **units, size_t n_units)
+{
+    for (size_t u = 0; units && u < n_units; u++) free(units[u]);
+    free(units);
+}
+
+float gpt_env_loss(gpt_env *e, const int32_t *inputs, const int32_t *targets, int B, int T)
+{
+    float loss = 0.0f;
+    OK(llmrt_gpt_forward(e->model, inputs, targets, B, T, &loss));
+    return loss;
 }
 
 double rel_err_rms(const float *a, const float *b, size_t n)
@@ -66,5 +121,102 @@ double rel_err_rms(const float *a, const float *b, size_t n)
         double r = scale > 0.0 ? d / scale : d;
         if (!(r <= worst)) worst = r; /* NaN wins */
     }
+    return worst;
+}
+
+/* --- reference fixtures ---------------------------------------------------- */
+
+llmrt_st_file *gpt_fixture_open(const char *file)
+{
+    const char *dir = getenv("LLMRT_TEST_SRCDIR");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/model/%s", dir ? dir : "tests", file);
+    llmrt_st_file *f = NULL;
+    OK(llmrt_st_open(&f, path));
+    return f;
+}
+
+float *gpt_fixture_f32(const llmrt_st_file *f, const char *name, size_t numel)
+{
+    float *x = malloc((numel ? numel : 1) * sizeof *x);
+    ck_assert_ptr_nonnull(x);
+    OK(llmrt_st_read_f32(f, name, x, numel));
+    return x;
+}
+
+static const char *fixture_meta(const llmrt_st_file *f, const char *key)
+{
+    const char *v = llmrt_st_metadata(f, key);
+    ck_assert_msg(v != NULL, "fixture metadata has no %s", key);
+    return v;
+}
+
+int gpt_fixture_meta_int(const llmrt_st_file *f, const char *key)
+{
+    return atoi(fixture_meta(f, key));
+}
+
+double gpt_fixture_meta_double(const llmrt_st_file *f, const char *key)
+{
+    return atof(fixture_meta(f, key));
+}
+
+void gpt_fixture_config(const llmrt_st_file *f, llmrt_gpt_config *cfg)
+{
+    *cfg = (llmrt_gpt_config){
+        .layers = gpt_fixture_meta_int(f, "model.layers"),
+        .heads = gpt_fixture_meta_int(f, "model.heads"),
+        .dim = gpt_fixture_meta_int(f, "model.dim"),
+        .context = gpt_fixture_meta_int(f, "model.context"),
+        .vocab = gpt_fixture_meta_int(f, "model.vocab"),
+    };
+}
+
+void gpt_fixture_load_params(const llmrt_st_file *f, gpt_env *e)
+{
+    const llmrt_gpt_config *cfg = llmrt_gpt_get_config(e->model);
+    for (size_t u = 0; u < e->layout->n_units; u++) {
+        const llmrt_unit_desc *unit = &e->layout->units[u];
+        float *h = malloc(unit->numel * sizeof *h);
+        ck_assert_ptr_nonnull(h);
+        for (size_t t = 0; t < unit->n_tensors; t++) {
+            const llmrt_tensor_desc *td = &unit->tensors[t];
+            int64_t dims[2];
+            uint64_t shape[2];
+            int ndim = llmrt_gpt_tensor_shape(cfg, u, t, dims);
+            ck_assert_int_ge(ndim, 1);
+            for (int i = 0; i < ndim; i++) shape[i] = (uint64_t)dims[i];
+            OK(llmrt_st_expect(f, td->name, ndim, shape));
+            OK(llmrt_st_read_f32(f, td->name, h + td->offset, td->numel));
+        }
+        gpt_env_set_params(e, u, h);
+        free(h);
+    }
+}
+
+double gpt_fixture_check_grads(const llmrt_st_file *f, gpt_env *e, double tol)
+{
+    double worst = 0.0;
+    const char *worst_name = "";
+    for (size_t u = 0; u < e->layout->n_units; u++) {
+        const llmrt_unit_desc *unit = &e->layout->units[u];
+        float *g = malloc(unit->numel * sizeof *g);
+        ck_assert_ptr_nonnull(g);
+        gpt_env_read_grads(e, u, g);
+        for (size_t t = 0; t < unit->n_tensors; t++) {
+            const llmrt_tensor_desc *td = &unit->tensors[t];
+            char name[256];
+            snprintf(name, sizeof name, "grad.%s", td->name);
+            float *ref = gpt_fixture_f32(f, name, td->numel);
+            double err = rel_err_rms(g + td->offset, ref, td->numel);
+            free(ref);
+            printf("  %-46s rel err %.2e\n", td->name, err);
+            ck_assert_msg(err <= tol, "gradient of %s: relative error %.3e > %.0e", td->name,
+                          err, tol);
+            if (err > worst) worst = err, worst_name = td->name;
+        }
+        free(g);
+    }
+    printf("gradients: max relative error %.2e (%s)\n", worst, worst_name);
     return worst;
 }

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "gpt.h"
 #include "runtime.h"
+#include "safetensors.h"
 
 typedef struct gpt_env {
     llmrt_config *conf;
@@ -21,7 +22,8 @@ typedef struct gpt_env {
 } gpt_env;
 
 /* Runtime from an empty config (defaults: backend cpu, collective local,
- * strategy ddp), model for B_max x T_max, attached. Fails the test (with the
+ * strategy ddp) with [runtime] format matching cfg (fp32, bf16, fp16, or
+ * int8 for qat), model for B_max x T_max, attached. Fails the test (with the
  * core's message) on any error. The attached layout is built with
  * llmrt_gpt_layout_build() and freed after llmrt_rt_destroy(): the runtime's
  * strategy borrows it for the runtime's whole life, longer than the model
@@ -32,10 +34,42 @@ void gpt_env_close(gpt_env *e);
 /* GPT-2 init of every unit from `seed`, loaded with set_state(PARAMS). */
 void gpt_env_init_params(gpt_env *e, uint64_t seed);
 
-/* Copy unit u's gradient buffer to host (numel floats). Peeks through a
- * pre_backward/post_backward pair; with ddp this adds nothing and, inside a
- * micro-batch that is not the step's last, communicates nothing. */
+/* Copy unit u's gradient buffer to host (numel floats, widened exactly from
+ * the layout's grad_type). Peeks through a pre_backward/post_backward pair;
+ * with ddp this adds nothing and, inside a micro-batch that is not the
+ * step's last, communicates nothing. */
 void gpt_env_read_grads(gpt_env *e, size_t unit, float *host);
+
+/* Unit u's fp32 (master) parameters to and from host memory (get_state /
+ * set_state of LLMRT_STATE_PARAMS; ddp owns whole units). */
+void gpt_env_get_params(gpt_env *e, size_t unit, float *host);
+void gpt_env_set_params(gpt_env *e, size_t unit, const float *host);
+
+/* A malloc'ed host copy of every unit's parameters (units[u] has the unit's
+ * numel floats); free with gpt_units_free(). */
+float **gpt_env_params_copy(gpt_env *e);
+void gpt_units_free(float **units, size_t n_units);
+
+/* Forward of one batch with targets; returns the mean loss. */
+float gpt_env_loss(gpt_env *e, const int32_t *inputs, const int32_t *targets, int B, int T);
+
+/* --- reference fixtures (the .safetensors files in tests/model) --- */
+
+/* Open tests/model/<file> under LLMRT_TEST_SRCDIR. */
+llmrt_st_file *gpt_fixture_open(const char *file);
+/* A malloc'ed float copy of tensor `name`, which must hold `numel` values. */
+float *gpt_fixture_f32(const llmrt_st_file *f, const char *name, size_t numel);
+int gpt_fixture_meta_int(const llmrt_st_file *f, const char *key);
+double gpt_fixture_meta_double(const llmrt_st_file *f, const char *key);
+/* The [model] keys of the fixture's metadata into *cfg (dtype f32, qat 0). */
+void gpt_fixture_config(const llmrt_st_file *f, llmrt_gpt_config *cfg);
+/* Load every parameter of e's layout from the fixture (names and shapes
+ * checked) into the strategy. */
+void gpt_fixture_load_params(const llmrt_st_file *f, gpt_env *e);
+/* Compare the gradients the model left in e's buffers with the fixture's
+ * grad.<name> tensors; prints each, fails above tol; returns the largest
+ * rel_err_rms. */
+double gpt_fixture_check_grads(const llmrt_st_file *f, gpt_env *e, double tol);
 
 /* The message of the last core error, for assertions. */
 const char *gpt_env_error(void);

@@ -1,7 +1,11 @@
-# tests/model: the GPT model (core/gpt.c) against a PyTorch reference fixture
-# (made by make_gpt_fixture.py, kept beside it) and on its own.
-check_PROGRAMS += tests/model/test_gpt_reference tests/model/test_gpt_model
-TESTS += tests/model/test_gpt_reference tests/model/test_gpt_model
+# tests/model: the GPT model (core/gpt.c) against PyTorch reference fixtures
+# (made by make_gpt_fixture.py and make_qat_fixture.py, kept beside them), in
+# every compute dtype, with int8 QAT, and the int8 export (core/qat.c).
+check_PROGRAMS += tests/model/test_gpt_reference tests/model/test_gpt_model \
+	tests/model/test_gpt_dtype tests/model/test_gpt_qat tests/model/test_qat_export
+TESTS += tests/model/test_gpt_reference tests/model/test_gpt_model \
+	tests/model/test_gpt_dtype tests/model/test_gpt_qat tests/model/test_qat_export \
+	tests/model/test_export_cli.sh
 
 GPT_TEST_UTIL = tests/model/gpt_test_util.c tests/model/gpt_test_util.h
 
@@ -13,4 +17,18 @@ tests_model_test_gpt_model_SOURCES = tests/model/test_gpt_model.c $(GPT_TEST_UTI
 tests_model_test_gpt_model_CFLAGS = $(TEST_CFLAGS)
 tests_model_test_gpt_model_LDADD = $(TEST_LIBS)
 
-EXTRA_DIST += tests/model/make_gpt_fixture.py tests/model/gpt_tiny_fixture.safetensors
+tests_model_test_gpt_dtype_SOURCES = tests/model/test_gpt_dtype.c $(GPT_TEST_UTIL)
+tests_model_test_gpt_dtype_CFLAGS = $(TEST_CFLAGS)
+tests_model_test_gpt_dtype_LDADD = $(TEST_LIBS)
+
+tests_model_test_gpt_qat_SOURCES = tests/model/test_gpt_qat.c $(GPT_TEST_UTIL)
+tests_model_test_gpt_qat_CFLAGS = $(TEST_CFLAGS)
+tests_model_test_gpt_qat_LDADD = $(TEST_LIBS)
+
+tests_model_test_qat_export_SOURCES = tests/model/test_qat_export.c $(GPT_TEST_UTIL)
+tests_model_test_qat_export_CFLAGS = $(TEST_CFLAGS)
+tests_model_test_qat_export_LDADD = $(TEST_LIBS)
+
+EXTRA_DIST += tests/model/make_gpt_fixture.py tests/model/gpt_tiny_fixture.safetensors \
+	tests/model/make_qat_fixture.py tests/model/gpt_qat_fixture.safetensors \
+	tests/model/test_export_cli.sh

@@ -125,9 +125,9 @@ START_TEST(layout)
     ck_assert_ptr_null(lay.units);
 
     /* GPT-2 small, as Hugging Face counts it. */
-    const llmrt_gpt_config gpt2 = {12, 12, 768, 1024, 50257};
+    const llmrt_gpt_config gpt2 = {.layers = 12, .heads = 12, .dim = 768, .context = 1024, .vocab = 50257};
     ck_assert_uint_eq(llmrt_gpt_n_params(&gpt2), 124439808);
-    ck_assert_int_eq(llmrt_gpt_layout_build(&(llmrt_gpt_config){2, 3, 8, 4, 4}, &lay),
+    ck_assert_int_eq(llmrt_gpt_layout_build(&(llmrt_gpt_config){.layers = 2, .heads = 3, .dim = 8, .context = 4, .vocab = 4}, &lay),
                      LLMRT_ERR_INVALID);
 }
 END_TEST
@@ -183,7 +183,7 @@ END_TEST
 
 START_TEST(flops)
 {
-    const llmrt_gpt_config gpt2 = {12, 12, 768, 1024, 50257};
+    const llmrt_gpt_config gpt2 = {.layers = 12, .heads = 12, .dim = 768, .context = 1024, .vocab = 50257};
     double f = llmrt_gpt_flops_per_token(&gpt2, 1024);
     ck_assert_double_eq_tol(f, 6.0 * 124439808.0 + 12.0 * 12 * 1024 * 768, 1.0);
 }
@@ -218,7 +218,7 @@ START_TEST(activation_bytes)
             ck_assert_uint_ge(predicted, documented_bytes(&small, (size_t)B, (size_t)T));
         gpt_env_close(&e);
     }
-    const llmrt_gpt_config gpt2 = {12, 12, 768, 1024, 50257};
+    const llmrt_gpt_config gpt2 = {.layers = 12, .heads = 12, .dim = 768, .context = 1024, .vocab = 50257};
     ck_assert_uint_eq(llmrt_gpt_activation_bytes(&gpt2, 4, 1024),
                       documented_bytes(&gpt2, 4, 1024));
 }

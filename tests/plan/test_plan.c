@@ -114,7 +114,7 @@ START_TEST(layout_ddp)
     llmrt_gpt_config mc;
     ck_assert_int_eq(llmrt_read_model_config(cfg, &mc), 0);
     size_t b[LLMRT_MEM_CATEGORY_COUNT];
-    int rc = llmrt_plan_layout(cfg, "ddp", &mc, 1, 0, 4, 16, b);
+    int rc = llmrt_plan_layout(cfg, "ddp", &mc, NULL, 1, 0, 4, 16, b);
     ck_assert_msg(rc == 0, "%s", llmrt_last_error());
     size_t padded = 0;
     llmrt_model_layout layout;
@@ -126,7 +126,7 @@ START_TEST(layout_ddp)
     ck_assert_uint_eq(b[LLMRT_MEM_OPTIMIZER], 8 * padded);
     ck_assert_uint_eq(b[LLMRT_MEM_ACTIVATIONS], llmrt_gpt_activation_bytes(&mc, 4, 16));
     ck_assert_uint_ge(b[LLMRT_MEM_COMM], LLMRT_PLAN_RUNTIME_COMM_BYTES);
-    ck_assert_int_eq(llmrt_plan_layout(cfg, "nope", &mc, 1, 0, 4, 16, b), LLMRT_ERR_INVALID);
+    ck_assert_int_eq(llmrt_plan_layout(cfg, "nope", &mc, NULL, 1, 0, 4, 16, b), LLMRT_ERR_INVALID);
     llmrt_config_free(cfg);
 }
 END_TEST

@@ -10,6 +10,8 @@
 
 #include "error.h"
 #include "host_api.h"
+#include "precision.h"
+#include "runtime.h"
 #include "train.h"
 
 typedef struct strat {
@@ -77,40 +79,49 @@ static void train(llmrt_session *s, int accum)
  * from a ddp run, which allocates no communication buffers. */
 static size_t core_comm = (size_t)-1;
 
-START_TEST(plan_matches_accounting)
+/* Train two steps of `accum` micro-batches in `format` and compare plan()
+ * (with the layout the strategy got: the policy's types, accum) with the
+ * runtime's peaks. */
+static void check_plan(const strat *sp, int accum, const char *format)
 {
-    const strat *sp = &strategies[_i];
     llmrt_config *cfg = config_for(sp);
+    char set[64];
+    snprintf(set, sizeof set, "runtime.format=%s", format);
+    ck_assert_int_eq(llmrt_config_set(cfg, set), 0);
     llmrt_session s;
     int rc = llmrt_session_open(&s, cfg, 2, 8);
     if (rc) fprintf(stderr, "%s\n", llmrt_last_error());
     ck_assert_int_eq(rc, 0);
     ck_assert_int_eq(llmrt_session_init_params(&s, 5), 0);
-    train(&s, 1);
+    train(&s, accum);
 
     size_t plan[LLMRT_MEM_CATEGORY_COUNT] = {0};
     void *sctx;
     const llmrt_strategy_vtable *st = llmrt_rt_strategy(s.rt, &sctx);
+    llmrt_model_layout layout = *llmrt_gpt_layout(s.model);
+    layout.struct_size = sizeof layout;
+    llmrt_precision_apply(llmrt_rt_precision(s.rt), &layout);
+    layout.micro_batches = accum;
     ck_assert_int_eq(st->plan(llmrt_host_api_get(), llmrt_config_params(cfg, sp->name),
-                              llmrt_gpt_layout(s.model), 1, 0, plan),
+                              &layout, 1, 0, plan),
                      0);
     static const llmrt_mem_category cats[] = {LLMRT_MEM_PARAMS, LLMRT_MEM_GRADS,
                                               LLMRT_MEM_OPTIMIZER};
     for (size_t k = 0; k < 3; k++) {
         size_t peak = llmrt_rt_mem_peak(s.rt, cats[k]);
         if (peak != plan[cats[k]])
-            fprintf(stderr, "%s %s: category %d: plan %zu, measured peak %zu\n", sp->name,
-                    sp->extra, (int)cats[k], plan[cats[k]], peak);
+            fprintf(stderr, "%s %s (%s, accum %d): category %d: plan %zu, measured peak %zu\n",
+                    sp->name, sp->extra, format, accum, (int)cats[k], plan[cats[k]], peak);
         ck_assert_uint_eq(peak, plan[cats[k]]);
     }
     /* Between steps a stage-3 strategy holds only its slices: every gathered
      * unit and every full gradient buffer has been freed. */
+    size_t esz = llmrt_dtype_size(layout.param_type);
     if (strstr(sp->extra, "stage = 3") || strstr(sp->extra, "sharding = full") ||
         strstr(sp->extra, "hybrid")) {
-        const llmrt_model_layout *layout = llmrt_gpt_layout(s.model);
         size_t own = 0;
-        for (size_t u = 0; u < layout->n_units; u++)
-            own += ((layout->units[u].numel + 15) & ~(size_t)15) * sizeof(float);
+        for (size_t u = 0; u < layout.n_units; u++)
+            own += ((layout.units[u].numel + 15) & ~(size_t)15) * esz;
         ck_assert_uint_eq(llmrt_rt_mem_current(s.rt, LLMRT_MEM_PARAMS), own);
         ck_assert_uint_eq(llmrt_rt_mem_current(s.rt, LLMRT_MEM_GRADS), own);
         ck_assert(llmrt_rt_mem_peak(s.rt, LLMRT_MEM_PARAMS) > own);
@@ -126,6 +137,16 @@ START_TEST(plan_matches_accounting)
     llmrt_session_close(&s);
     llmrt_config_free(cfg);
 }
+
+START_TEST(plan_matches_accounting) { check_plan(&strategies[_i], 1, "fp32"); }
+END_TEST
+
+/* Stages 2 and 3 keep full gradient buffers across micro-batches. */
+START_TEST(plan_matches_accounting_accum) { check_plan(&strategies[_i], 3, "fp32"); }
+END_TEST
+
+/* 16-bit parameters and gradients, fp32 masters under optimizer state. */
+START_TEST(plan_matches_accounting_bf16) { check_plan(&strategies[_i], 2, "bf16"); }
 END_TEST
 
 /* Padding and slices at world sizes that do or do not divide the units. */
@@ -219,6 +240,8 @@ static Suite *suite(void)
     Suite *s = suite_create("shard plan");
     TCase *tc = tcase_create("plan");
     tcase_add_loop_test(tc, plan_matches_accounting, 0, (int)N_STRATS);
+    tcase_add_loop_test(tc, plan_matches_accounting_accum, 0, (int)N_STRATS);
+    tcase_add_loop_test(tc, plan_matches_accounting_bf16, 0, (int)N_STRATS);
     tcase_add_test(tc, plan_shards_by_world_size);
     tcase_add_test(tc, plan_hybrid_groups);
     suite_add_tcase(s, tc);

@@ -77,7 +77,7 @@ static void check_loaded(llmrt_session *s)
     size_t k = 0;
     for (size_t u = 0; u < layout->n_units; u++) {
         float *dev, *host = malloc(layout->units[u].numel * sizeof *host);
-        ck_assert_int_eq(llmrt_rt_pre_forward(s->rt, u, &dev), 0);
+        ck_assert_int_eq(llmrt_rt_pre_forward(s->rt, u, (void **)&dev), 0);
         ck_assert_int_eq(llmrt_rt_download(s->rt, host, dev, layout->units[u].numel * 4), 0);
         ck_assert_int_eq(llmrt_rt_post_forward(s->rt, u), 0);
         for (size_t t = 0; t < layout->units[u].n_tensors; t++, k++) {
