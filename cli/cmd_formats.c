@@ -99,25 +99,8 @@ static void describe(row *r, const llmrt_format *f, const char *file)
 int llmrt_cmd_formats(int argc, char **argv)
 {
     const char *plugin_path = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(argv[i], "--plugin-path")) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "llmrt: formats: --plugin-path needs a value (a colon list of "
-                                "directories)\n");
-                return 2;
-            }
-            plugin_path = argv[++i];
-        } else if (!strncmp(argv[i], "--plugin-path=", 14)) {
-            plugin_path = argv[i] + 14;
-        } else {
-            fprintf(stderr, "llmrt: formats: unknown argument '%s' (accepted: --plugin-path "
-                            "DIRS, --help)\n", argv[i]);
-            return 2;
-        }
-    }
+    int rc = llmrt_cli_plugin_path_args("formats", argc, argv, usage, &plugin_path);
+    if (rc) return rc < 0 ? 0 : rc;
 
     if (llmrt_registry_init_with_origin(plugin_path, "--plugin-path") ||
         llmrt_registry_add_core_builtins()) {

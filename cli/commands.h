@@ -51,6 +51,11 @@ typedef struct llmrt_cli_checkpoint {
 int llmrt_cli_checkpoint_open(int argc, char **argv, llmrt_config *cfg, const char *path,
                               int batch, llmrt_cli_checkpoint *ck);
 void llmrt_cli_checkpoint_close(llmrt_cli_checkpoint *ck);
+/* The arguments of a command that takes only --plugin-path DIRS (or
+ * --plugin-path=DIRS) and --help: 0 with *plugin_path set (or left NULL),
+ * -1 after printing the usage, 2 after a one-line error naming `command`. */
+int llmrt_cli_plugin_path_args(const char *command, int argc, char **argv,
+                               void (*usage)(FILE *out), const char **plugin_path);
 /* Print "llmrt: <last error>" and return 1. */
 int llmrt_cli_fail(void);
 

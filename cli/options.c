@@ -122,3 +122,28 @@ void llmrt_cli_checkpoint_close(llmrt_cli_checkpoint *ck)
     free(ck->dir);
     memset(ck, 0, sizeof *ck);
 }
+
+int llmrt_cli_plugin_path_args(const char *command, int argc, char **argv,
+                               void (*usage)(FILE *out), const char **plugin_path)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return -1;
+        } else if (!strcmp(argv[i], "--plugin-path")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "llmrt: %s: --plugin-path needs a value (a colon list of "
+                                "directories)\n", command);
+                return 2;
+            }
+            *plugin_path = argv[++i];
+        } else if (!strncmp(argv[i], "--plugin-path=", 14)) {
+            *plugin_path = argv[i] + 14;
+        } else {
+            fprintf(stderr, "llmrt: %s: unknown argument '%s' (accepted: --plugin-path DIRS, "
+                            "--help)\n", command, argv[i]);
+            return 2;
+        }
+    }
+    return 0;
+}

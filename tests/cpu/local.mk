@@ -1,24 +1,24 @@
 # tests/cpu: the cpu compute backend, loaded straight from its .so through
 # LLMRT_PLUGIN_PATH with a minimal host table (no core library needed).
+#  - test_cpu_ops: every fp32 kernel, memory, streams, caps;
+#  - test_cpu_formats: number formats (ABI 1.1): conversions against
+#    llmrt/convert.h (all 2^32 fp32 inputs; LLMRT_TEST_QUICK=1 samples), every
+#    kernel in f16 and bf16, and the LSQ fake-quantization kernels.
+# Both link the host stub and cpu_test_util (buffers, rng, fixture, plugin
+# loading), and dlopen the plugin: build it first.
+cpu_test_common = tests/cpu/host_stub.c tests/cpu/host_stub.h \
+	tests/cpu/cpu_test_util.c tests/cpu/cpu_test_util.h
+cpu_test_ldadd = $(CHECK_LIBS) -ldl -lm
+cpu_test_deps = plugins/cpu/llmrt-compute-cpu.la
 if BUILD_CPU
-check_PROGRAMS += tests/cpu/test_cpu_ops
-TESTS += tests/cpu/test_cpu_ops
-tests_cpu_test_cpu_ops_SOURCES = tests/cpu/test_cpu_ops.c tests/cpu/host_stub.c \
-	tests/cpu/host_stub.h
+check_PROGRAMS += tests/cpu/test_cpu_ops tests/cpu/test_cpu_formats
+TESTS += tests/cpu/test_cpu_ops tests/cpu/test_cpu_formats
+tests_cpu_test_cpu_ops_SOURCES = tests/cpu/test_cpu_ops.c $(cpu_test_common)
+tests_cpu_test_cpu_formats_SOURCES = tests/cpu/test_cpu_formats.c $(cpu_test_common)
 tests_cpu_test_cpu_ops_CFLAGS = $(TEST_CFLAGS)
-tests_cpu_test_cpu_ops_LDADD = $(CHECK_LIBS) -ldl -lm
-# The test dlopens the plugin: build it first.
-EXTRA_tests_cpu_test_cpu_ops_DEPENDENCIES = plugins/cpu/llmrt-compute-cpu.la
-endif
-# Number formats (ABI 1.1): conversions against llmrt/convert.h (all 2^32
-# fp32 inputs; LLMRT_TEST_QUICK=1 samples), every kernel in f16 and bf16,
-# and the LSQ fake-quantization kernels.
-if BUILD_CPU
-check_PROGRAMS += tests/cpu/test_cpu_formats
-TESTS += tests/cpu/test_cpu_formats
-tests_cpu_test_cpu_formats_SOURCES = tests/cpu/test_cpu_formats.c tests/cpu/host_stub.c \
-	tests/cpu/host_stub.h
 tests_cpu_test_cpu_formats_CFLAGS = $(TEST_CFLAGS)
-tests_cpu_test_cpu_formats_LDADD = $(CHECK_LIBS) -ldl -lm
-EXTRA_tests_cpu_test_cpu_formats_DEPENDENCIES = plugins/cpu/llmrt-compute-cpu.la
+tests_cpu_test_cpu_ops_LDADD = $(cpu_test_ldadd)
+tests_cpu_test_cpu_formats_LDADD = $(cpu_test_ldadd)
+EXTRA_tests_cpu_test_cpu_ops_DEPENDENCIES = $(cpu_test_deps)
+EXTRA_tests_cpu_test_cpu_formats_DEPENDENCIES = $(cpu_test_deps)
 endif

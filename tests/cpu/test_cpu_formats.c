@@ -38,61 +38,12 @@
 
 #include <llmrt/convert.h>
 
-#include "host_stub.h"
-
-static const llmrt_plugin *plugin;
-static const llmrt_compute_vtable *vt;
-static void *ctx;
+#include "cpu_test_util.h"
 
 /* ------------------------------------------------------------------------ */
-/* Buffers, random numbers                                                   */
+/* 16-bit buffers, timing (the rest in cpu_test_util.h)                     */
 
-#define MAX_BUFS 256
-static void *bufs[MAX_BUFS];
-static int n_bufs;
-
-static void *dbuf(size_t bytes)
-{
-    void *p = NULL;
-    ck_assert_int_eq(vt->alloc(ctx, bytes, &p), LLMRT_OK);
-    ck_assert_int_lt(n_bufs, MAX_BUFS);
-    bufs[n_bufs++] = p;
-    return p;
-}
-
-static float *fbuf(size_t n) { return dbuf(n * sizeof(float)); }
 static uint16_t *hbuf(size_t n) { return dbuf(n * sizeof(uint16_t)); }
-
-static void free_bufs(void)
-{
-    while (n_bufs) vt->free(ctx, bufs[--n_bufs]);
-}
-
-static uint64_t rng;
-static void seed(uint64_t s) { rng = s * 0x9E3779B97F4A7C15ull + 1; }
-static uint64_t next_u64(void)
-{
-    rng ^= rng >> 12;
-    rng ^= rng << 25;
-    rng ^= rng >> 27;
-    return rng * 0x2545F4914F6CDD1Dull;
-}
-static double urand(void) { return (double)(next_u64() >> 11) * (1.0 / 9007199254740992.0); }
-static float frand(float lo, float hi) { return lo + (hi - lo) * (float)urand(); }
-
-static float *rbuf(size_t n, float lo, float hi)
-{
-    float *p = fbuf(n);
-    for (size_t i = 0; i < n; i++) p[i] = frand(lo, hi);
-    return p;
-}
-
-static float *copyf(const float *x, size_t n)
-{
-    float *p = fbuf(n);
-    memcpy(p, x, n * sizeof *p);
-    return p;
-}
 
 static int quick(void)
 {
@@ -105,15 +56,6 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void expect_error(int rc, int code, const char *w1, const char *w2)
-{
-    const char *msg = test_host_error();
-    ck_assert_msg(rc == code, "status %d, want %d (message: %s)", rc, code, msg);
-    ck_assert_msg(strstr(msg, "cpu") != NULL, "message does not name cpu: %s", msg);
-    if (w1) ck_assert_msg(strstr(msg, w1) != NULL, "message lacks '%s': %s", w1, msg);
-    if (w2) ck_assert_msg(strstr(msg, w2) != NULL, "message lacks '%s': %s", w2, msg);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -161,11 +103,6 @@ static void expect_rounded(const char *what, llmrt_dtype t, const uint16_t *got,
                       what, tname(t), i, got[i], (double)ref[i], round16(t, ref[i]));
 }
 
-static void expect_same(const char *what, const void *a, const void *b, size_t bytes)
-{
-    ck_assert_msg(memcmp(a, b, bytes) == 0, "%s: results differ in their bits", what);
-}
-
 /* |widen(got) - ref| <= bound[i] (bound NULL: the scalar b). */
 static void expect_within(const char *what, llmrt_dtype t, const uint16_t *got, const float *ref,
                           size_t n, const double *bound, double b)
@@ -188,30 +125,7 @@ static double mean_abs(const float *x, size_t n)
 /* ------------------------------------------------------------------------ */
 /* Fixture                                                                   */
 
-static void *create_with(const char *threads)
-{
-    void *c = NULL;
-    test_host_set_param("threads", threads);
-    int rc = vt->create(test_host(), test_host_params(), &c);
-    ck_assert_msg(rc == 0, "create failed: %s", test_host_error());
-    test_host_set_param("threads", NULL);
-    return c;
-}
-
-static void setup(void)
-{
-    test_host_reset();
-    test_host_set_param("peak_gflops", "100");
-    seed(20251126);
-    ctx = create_with("2");
-}
-
-static void teardown(void)
-{
-    free_bufs();
-    vt->destroy(ctx);
-    ctx = NULL;
-}
+static void setup(void) { cpu_setup(20251126, "2"); }
 
 static int convert_ex(void *c, void *dst, llmrt_dtype dt, const void *src, llmrt_dtype st,
                       int64_t rows, int64_t cols, llmrt_rounding r, uint64_t seed_,
@@ -406,13 +320,13 @@ START_TEST(test_int8)
     vt->destroy(c1);
     int rc = convert_ex(ctx, q, LLMRT_DTYPE_I8, x, LLMRT_DTYPE_F32, rows, cols,
                         LLMRT_ROUND_NEAREST_EVEN, 0, 0, sr, 2);
-    expect_error(rc, LLMRT_ERR_INVALID, "axis", NULL);
+    expect_error(rc, LLMRT_ERR_INVALID, "axis", NULL, NULL);
     rc = convert_ex(ctx, q, LLMRT_DTYPE_I8, x, LLMRT_DTYPE_F32, rows, cols,
                     LLMRT_ROUND_NEAREST_EVEN, 0, 0, NULL, 0);
-    expect_error(rc, LLMRT_ERR_INVALID, "scales", NULL);
+    expect_error(rc, LLMRT_ERR_INVALID, "scales", NULL, NULL);
     rc = convert_ex(ctx, q, LLMRT_DTYPE_I8, x, LLMRT_DTYPE_BF16, rows, cols,
                     LLMRT_ROUND_NEAREST_EVEN, 0, 0, sr, 0);
-    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "bf16", "i8");
+    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "bf16", "i8", NULL);
 }
 END_TEST
 
@@ -477,7 +391,7 @@ START_TEST(test_stochastic)
     /* Stochastic rounding exists for f32 -> bf16 only. */
     int rc = convert_ex(ctx, a, LLMRT_DTYPE_F16, x, LLMRT_DTYPE_F32, 1, 4,
                         LLMRT_ROUND_STOCHASTIC, 1, 0, NULL, 0);
-    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "f16", "stochastic");
+    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "f16", "stochastic", NULL);
 }
 END_TEST
 
@@ -531,7 +445,7 @@ START_TEST(test_convert_threads)
     ck_assert_int_eq(io[3], -4);
     int rc = convert_ex(ctx, io, LLMRT_DTYPE_U8, f, LLMRT_DTYPE_F32, 1, 4,
                         LLMRT_ROUND_NEAREST_EVEN, 0, 0, NULL, 0);
-    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "convert_ex", "u8");
+    expect_error(rc, LLMRT_ERR_UNSUPPORTED, "convert_ex", "u8", NULL);
 }
 END_TEST
 
@@ -1197,9 +1111,9 @@ START_TEST(test_fake_quant_forward)
         }
     float one = 1.0f, v = 0.0f;
     int rc = fq(ctx, 1, 1, 1, 2, -1, 1, &v, &one, &v, NULL, NULL, NULL, 0);
-    expect_error(rc, LLMRT_ERR_INVALID, "fake_quant_forward", "axis");
+    expect_error(rc, LLMRT_ERR_INVALID, "fake_quant_forward", "axis", NULL);
     rc = fq(ctx, 1, 1, 1, 0, 5, 1, &v, &one, &v, NULL, NULL, NULL, 0);
-    expect_error(rc, LLMRT_ERR_INVALID, "qmin", NULL);
+    expect_error(rc, LLMRT_ERR_INVALID, "qmin", NULL, NULL);
 }
 END_TEST
 
@@ -1359,10 +1273,7 @@ END_TEST
 static Suite *formats_suite(void)
 {
     Suite *s = suite_create("cpu_formats");
-    struct {
-        const char *name;
-        const TTest *test;
-    } tests[] = {
+    const cpu_test tests[] = {
         {"f32_to_16_exhaustive", test_f32_to_16_exhaustive},
         {"16_exhaustive", test_16_exhaustive},
         {"int8", test_int8},
@@ -1382,34 +1293,19 @@ static Suite *formats_suite(void)
         {"fake_quant_backward", test_fake_quant_backward},
         {"fake_quant_fd", test_fake_quant_fd},
     };
-    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
-        TCase *tc = tcase_create(tests[i].name);
-        tcase_add_checked_fixture(tc, setup, teardown);
-        tcase_set_timeout(tc, 1200); /* the exhaustive pass: about a minute on 2 cores */
-        tcase_add_test(tc, tests[i].test);
-        suite_add_tcase(s, tc);
-    }
+    /* the exhaustive pass: about a minute on 2 cores */
+    cpu_add_tests(s, tests, sizeof tests / sizeof tests[0], setup, 1200);
     return s;
 }
 
 int main(void)
 {
-    char why[4200];
-    plugin = test_load_plugin("llmrt-compute-cpu.so", why, sizeof why);
-    if (!plugin) {
-        fprintf(stderr, "test_cpu_formats: %s\n", why);
-        return 1;
-    }
-    vt = plugin->components[0].vtable;
+    if (cpu_load_plugin("test_cpu_formats")) return 1;
     if (!LLMRT_HAS(vt, vt->struct_size, convert_ex) ||
         !LLMRT_HAS(vt, vt->struct_size, fake_quant_forward) ||
         !LLMRT_HAS(vt, vt->struct_size, fake_quant_backward)) {
         fprintf(stderr, "test_cpu_formats: the cpu plugin lacks the ABI 1.1 kernels\n");
         return 1;
     }
-    SRunner *sr = srunner_create(formats_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return cpu_run_suite(formats_suite());
 }

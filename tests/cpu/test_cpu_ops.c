@@ -28,30 +28,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "host_stub.h"
-
-static const llmrt_plugin *plugin;
-static const llmrt_compute_vtable *vt;
-static void *ctx;
+#include "cpu_test_util.h"
 
 /* ------------------------------------------------------------------------ */
-/* Buffers, random numbers, comparisons                                      */
-
-#define MAX_BUFS 512
-static void *bufs[MAX_BUFS];
-static int n_bufs;
-
-static void *dbuf(size_t bytes)
-{
-    void *p = NULL;
-    ck_assert_int_eq(vt->alloc(ctx, bytes, &p), LLMRT_OK);
-    ck_assert_ptr_nonnull(p);
-    ck_assert_int_lt(n_bufs, MAX_BUFS);
-    bufs[n_bufs++] = p;
-    return p;
-}
-
-static float *fbuf(size_t n) { return dbuf(n * sizeof(float)); }
+/* Buffers, comparisons (the rest in cpu_test_util.h)                       */
 
 static float *zbuf(size_t n)
 {
@@ -67,42 +47,6 @@ static double *dref(size_t n)
     return p;
 }
 
-static void free_bufs(void)
-{
-    while (n_bufs) vt->free(ctx, bufs[--n_bufs]);
-}
-
-static uint64_t rng;
-
-static void seed(uint64_t s) { rng = s * 0x9E3779B97F4A7C15ull + 1; }
-
-static uint64_t next_u64(void)
-{
-    /* xorshift64* */
-    rng ^= rng >> 12;
-    rng ^= rng << 25;
-    rng ^= rng >> 27;
-    return rng * 0x2545F4914F6CDD1Dull;
-}
-
-static double urand(void) { return (double)(next_u64() >> 11) * (1.0 / 9007199254740992.0); }
-static float frand(float lo, float hi) { return lo + (hi - lo) * (float)urand(); }
-static size_t irand(size_t n) { return (size_t)(next_u64() % n); }
-
-static float *rbuf(size_t n, float lo, float hi)
-{
-    float *p = fbuf(n);
-    for (size_t i = 0; i < n; i++) p[i] = frand(lo, hi);
-    return p;
-}
-
-static float *cbuf(const float *x, size_t n)
-{
-    float *p = fbuf(n);
-    memcpy(p, x, n * sizeof *p);
-    return p;
-}
-
 static void expect_close(const char *what, const float *got, const double *ref, size_t n,
                          double atol, double rtol)
 {
@@ -113,11 +57,6 @@ static void expect_close(const char *what, const float *got, const double *ref, 
                       "%s[%zu]: got %.9g, want %.9g (diff %.3g, tolerance %.3g)", what, i, g, r,
                       fabs(g - r), atol + rtol * fabs(r));
     }
-}
-
-static void expect_bits(const char *what, const void *a, const void *b, size_t bytes)
-{
-    ck_assert_msg(memcmp(a, b, bytes) == 0, "%s: results differ in their bits", what);
 }
 
 static double dot_r(const float *y, const float *r, size_t n)
@@ -151,44 +90,10 @@ static void check_fd(const char *what, float *x, size_t n, const float *grad, lo
     }
 }
 
-static void expect_error(int rc, int code, const char *w1, const char *w2, const char *w3)
-{
-    const char *msg = test_host_error();
-    ck_assert_msg(rc == code, "status %d, want %d (message: %s)", rc, code, msg);
-    ck_assert_msg(strstr(msg, "cpu") != NULL, "message does not name cpu: %s", msg);
-    if (w1) ck_assert_msg(strstr(msg, w1) != NULL, "message lacks '%s': %s", w1, msg);
-    if (w2) ck_assert_msg(strstr(msg, w2) != NULL, "message lacks '%s': %s", w2, msg);
-    if (w3) ck_assert_msg(strstr(msg, w3) != NULL, "message lacks '%s': %s", w3, msg);
-}
-
 /* ------------------------------------------------------------------------ */
 /* Fixture                                                                   */
 
-static void *create_with(const char *threads)
-{
-    void *c = NULL;
-    test_host_set_param("threads", threads);
-    int rc = vt->create(test_host(), test_host_params(), &c);
-    ck_assert_msg(rc == 0, "create failed: %s", test_host_error());
-    test_host_set_param("threads", NULL);
-    return c;
-}
-
-static void setup(void)
-{
-    test_host_reset();
-    /* A given peak: tests other than the caps test do not time sgemm. */
-    test_host_set_param("peak_gflops", "100");
-    seed(20240520);
-    ctx = create_with(NULL);
-}
-
-static void teardown(void)
-{
-    free_bufs();
-    vt->destroy(ctx);
-    ctx = NULL;
-}
+static void setup(void) { cpu_setup(20240520, NULL); }
 
 /* ------------------------------------------------------------------------ */
 /* Descriptor, lifecycle, memory, streams, caps                              */
@@ -529,7 +434,7 @@ START_TEST(test_bias_grad)
     for (int s = 0; s < 3; s++) {
         int64_t rows = shapes[s][0], cols = shapes[s][1];
         float *dy = rbuf((size_t)(rows * cols), -1, 1);
-        float *db = rbuf((size_t)cols, -1, 1), *db0 = cbuf(db, (size_t)cols);
+        float *db = rbuf((size_t)cols, -1, 1), *db0 = copyf(db, (size_t)cols);
         ck_assert_int_eq(vt->bias_grad(ctx, db, dy, rows, cols, LLMRT_DTYPE_F32), 0);
         double *ref = dref((size_t)cols);
         for (int64_t j = 0; j < cols; j++) {
@@ -983,17 +888,17 @@ START_TEST(test_xent)
         expect_close("xent loss", s.d.losses, loss, (size_t)rows, 1e-5, 1e-5);
         expect_close("xent dlogits", s.d.dlogits, dl, s.n, 1e-7, 1e-5);
         /* Without dlogits: the same losses. Aliased: the same bits. */
-        float *l1 = cbuf(s.d.losses, (size_t)rows), *d1 = cbuf(s.d.dlogits, s.n);
+        float *l1 = copyf(s.d.losses, (size_t)rows), *d1 = copyf(s.d.dlogits, s.n);
         void *keep = s.d.dlogits;
         s.d.dlogits = NULL;
         ck_assert_int_eq(vt->softmax_xent(ctx, &s.d), 0);
-        expect_bits("xent losses without dlogits", s.d.losses, l1, (size_t)rows * 4);
-        float *xa = cbuf(s.x, s.n);
+        expect_same("xent losses without dlogits", s.d.losses, l1, (size_t)rows * 4);
+        float *xa = copyf(s.x, s.n);
         s.d.logits = xa;
         s.d.dlogits = xa;
         ck_assert_int_eq(vt->softmax_xent(ctx, &s.d), 0);
-        expect_bits("xent aliased dlogits", xa, d1, s.n * 4);
-        expect_bits("xent aliased losses", s.d.losses, l1, (size_t)rows * 4);
+        expect_same("xent aliased dlogits", xa, d1, s.n * 4);
+        expect_same("xent aliased losses", s.d.losses, l1, (size_t)rows * 4);
         s.d.logits = s.x;
         s.d.dlogits = keep;
     }
@@ -1039,7 +944,7 @@ START_TEST(test_embedding)
                                                LLMRT_DTYPE_F32, 0),
                          0);
         for (int64_t i = 0; i < rows; i++)
-            expect_bits("embedding out", s.out + i * dim, s.table + s.ids[i] * dim,
+            expect_same("embedding out", s.out + i * dim, s.table + s.ids[i] * dim,
                         (size_t)dim * 4);
         float *acc = rbuf(n, -1, 1), *want = fbuf(n);
         for (int64_t i = 0; i < rows; i++)
@@ -1048,15 +953,15 @@ START_TEST(test_embedding)
         ck_assert_int_eq(vt->embedding_forward(ctx, acc, s.ids, s.table, rows, dim,
                                                LLMRT_DTYPE_F32, 1),
                          0);
-        expect_bits("embedding accumulate", acc, want, n * 4);
+        expect_same("embedding accumulate", acc, want, n * 4);
         /* Backward: the rows' additions in row order, in float: exactly the
          * serial loop below, whatever the thread count. */
-        float *dt = rbuf((size_t)(trows * dim), -1, 1), *dt_want = cbuf(dt, (size_t)(trows * dim));
+        float *dt = rbuf((size_t)(trows * dim), -1, 1), *dt_want = copyf(dt, (size_t)(trows * dim));
         for (int64_t i = 0; i < rows; i++)
             for (int64_t j = 0; j < dim; j++) dt_want[s.ids[i] * dim + j] += s.r[i * dim + j];
         ck_assert_int_eq(
             vt->embedding_backward(ctx, dt, s.ids, s.r, rows, dim, LLMRT_DTYPE_F32), 0);
-        expect_bits("embedding backward", dt, dt_want, (size_t)(trows * dim) * 4);
+        expect_same("embedding backward", dt, dt_want, (size_t)(trows * dim) * 4);
         if (sh == 0) {
             float *g = zbuf((size_t)(trows * dim));
             ck_assert_int_eq(
@@ -1130,11 +1035,11 @@ END_TEST
 START_TEST(test_scale_add)
 {
     const size_t n = 50001;
-    float *x = rbuf(n, -1, 1), *y = rbuf(n, -1, 1), *x0 = cbuf(x, n), *out = fbuf(n);
+    float *x = rbuf(n, -1, 1), *y = rbuf(n, -1, 1), *x0 = copyf(x, n), *out = fbuf(n);
     ck_assert_int_eq(vt->add(ctx, out, x, y, n, LLMRT_DTYPE_F32), 0);
     for (size_t i = 0; i < n; i++) ck_assert(out[i] == x[i] + y[i]);
     ck_assert_int_eq(vt->add(ctx, x, x, y, n, LLMRT_DTYPE_F32), 0); /* out aliases a */
-    expect_bits("add in place", x, out, n * 4);
+    expect_same("add in place", x, out, n * 4);
     memcpy(x, x0, n * 4);
     ck_assert_int_eq(vt->scale(ctx, x, n, LLMRT_DTYPE_F32, -0.375f), 0);
     for (size_t i = 0; i < n; i++) ck_assert(x[i] == x0[i] * -0.375f);
@@ -1155,7 +1060,7 @@ START_TEST(test_convert)
     for (int i = 0; i < 6; i++) ck_assert(fo[i] == (float)src[i]);
     float *x = rbuf(33333, -1, 1), *y = fbuf(33333);
     ck_assert_int_eq(vt->convert(ctx, y, LLMRT_DTYPE_F32, x, LLMRT_DTYPE_F32, 33333), 0);
-    expect_bits("convert f32", x, y, 33333 * 4);
+    expect_same("convert f32", x, y, 33333 * 4);
     int rc = vt->convert(ctx, y, LLMRT_DTYPE_U8, x, LLMRT_DTYPE_F32, 4);
     expect_error(rc, LLMRT_ERR_UNSUPPORTED, "convert", "f32", "u8");
 }
@@ -1170,8 +1075,8 @@ START_TEST(test_backward_accumulates)
     normt n1 = make_norm(9, 40, 0, 1);
     ck_assert_int_eq(vt->norm_forward(ctx, &n1.d), 0);
     ck_assert_int_eq(vt->norm_backward(ctx, &n1.d), 0);
-    float *dx1 = cbuf(n1.d.dinp, n1.n_out), *dw1 = cbuf(n1.d.dweight, 40),
-          *db1 = cbuf(n1.d.dbias, 40);
+    float *dx1 = copyf(n1.d.dinp, n1.n_out), *dw1 = copyf(n1.d.dweight, 40),
+          *db1 = copyf(n1.d.dbias, 40);
     ck_assert_int_eq(vt->norm_backward(ctx, &n1.d), 0);
     for (size_t i = 0; i < n1.n_out; i++) ck_assert(((float *)n1.d.dinp)[i] == 2 * dx1[i]);
     for (size_t j = 0; j < 40; j++) {
@@ -1181,7 +1086,7 @@ START_TEST(test_backward_accumulates)
     /* gelu */
     float *x = rbuf(1000, -3, 3), *r = rbuf(1000, -1, 1), *dg = zbuf(1000);
     ck_assert_int_eq(vt->gelu_backward(ctx, dg, x, r, 1000, LLMRT_DTYPE_F32, 0), 0);
-    float *dg1 = cbuf(dg, 1000);
+    float *dg1 = copyf(dg, 1000);
     ck_assert_int_eq(vt->gelu_backward(ctx, dg, x, r, 1000, LLMRT_DTYPE_F32, 0), 0);
     for (size_t i = 0; i < 1000; i++) ck_assert(dg[i] == 2 * dg1[i]);
     /* attention: every gradient, fused q/k/v and dbias */
@@ -1195,7 +1100,7 @@ START_TEST(test_backward_accumulates)
         size_t counts[4] = {a.qkv ? a.n_qkv : a.n_q, a.n_k, a.n_v, a.n_bias};
         float *first[4] = {NULL, NULL, NULL, NULL};
         for (int t = 0; t < 4; t++)
-            if (grads[t]) first[t] = cbuf(grads[t], counts[t]);
+            if (grads[t]) first[t] = copyf(grads[t], counts[t]);
         ck_assert_int_eq(vt->attention_backward(ctx, &a.d), 0);
         /* x + x == 2x exactly when the second pass repeats the first; the
          * margin allows a product that adds in another order. */
@@ -1210,7 +1115,7 @@ START_TEST(test_backward_accumulates)
     float *dout = rbuf(6 * 16, -1, 1), *dt = zbuf(4 * 16), *db = zbuf(16);
     ck_assert_int_eq(vt->embedding_backward(ctx, dt, ids, dout, 6, 16, LLMRT_DTYPE_F32), 0);
     ck_assert_int_eq(vt->bias_grad(ctx, db, dout, 6, 16, LLMRT_DTYPE_F32), 0);
-    float *dt1 = cbuf(dt, 64), *db_1 = cbuf(db, 16);
+    float *dt1 = copyf(dt, 64), *db_1 = copyf(db, 16);
     ck_assert_int_eq(vt->embedding_backward(ctx, dt, ids, dout, 6, 16, LLMRT_DTYPE_F32), 0);
     ck_assert_int_eq(vt->bias_grad(ctx, db, dout, 6, 16, LLMRT_DTYPE_F32), 0);
     /* A repeated id adds several rows: (a + b) + a + b need not be 2(a + b)
@@ -1303,7 +1208,7 @@ START_TEST(test_determinism)
     free_bufs();
     size_t n2 = run_all(r2, RUN_CAP);
     ck_assert_uint_eq(n1, n2);
-    expect_bits("two runs", r1, r2, n1 * sizeof *r1);
+    expect_same("two runs", r1, r2, n1 * sizeof *r1);
     free(r1);
     free(r2);
 }
@@ -1329,13 +1234,13 @@ START_TEST(test_thread_count_invariance)
     for (size_t i = 0; i < off; i++)
         ck_assert_msg(fabsf(r1[i] - r3[i]) <= 1e-5f * (1 + fabsf(r1[i])), "gemm[%zu]", i);
     size_t norm_n = 64 * 300;
-    expect_bits("norm forward and dinp, 1 vs 3 threads", r1 + off, r3 + off, 2 * norm_n * 4);
+    expect_same("norm forward and dinp, 1 vs 3 threads", r1 + off, r3 + off, 2 * norm_n * 4);
     off += 2 * norm_n;
     /* dweight/dbias add per-thread partial sums: close, not equal. */
     for (size_t i = off; i < off + 600; i++)
         ck_assert_msg(fabsf(r1[i] - r3[i]) <= 1e-4f * (1 + fabsf(r1[i])), "norm dw/db[%zu]", i);
     off += 600;
-    expect_bits("attention, gelu, xent, embedding, bias_grad, adamw, sum_squares: 1 vs 3 "
+    expect_same("attention, gelu, xent, embedding, bias_grad, adamw, sum_squares: 1 vs 3 "
                 "threads",
                 r1 + off, r3 + off, (n1 - off) * 4);
     free(r1);
@@ -1448,10 +1353,7 @@ END_TEST
 static Suite *cpu_suite(void)
 {
     Suite *s = suite_create("cpu");
-    struct {
-        const char *name;
-        const TTest *test;
-    } tests[] = {
+    const cpu_test tests[] = {
         {"descriptor", test_descriptor},
         {"memory", test_memory},
         {"streams_events", test_streams_events},
@@ -1478,32 +1380,13 @@ static Suite *cpu_suite(void)
         {"unsupported_dtype", test_unsupported_dtype},
         {"invalid_arguments", test_invalid_arguments},
     };
-    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
-        TCase *tc = tcase_create(tests[i].name);
-        tcase_add_checked_fixture(tc, setup, teardown);
-        tcase_set_timeout(tc, 600); /* generous: valgrind runs the same suite */
-        tcase_add_test(tc, tests[i].test);
-        suite_add_tcase(s, tc);
-    }
+    /* generous: valgrind runs the same suite */
+    cpu_add_tests(s, tests, sizeof tests / sizeof tests[0], setup, 600);
     return s;
 }
 
 int main(void)
 {
-    char why[4200];
-    plugin = test_load_plugin("llmrt-compute-cpu.so", why, sizeof why);
-    if (!plugin) {
-        fprintf(stderr, "test_cpu_ops: %s\n", why);
-        return 1;
-    }
-    if (plugin->n_components < 1 || !plugin->components[0].vtable) {
-        fprintf(stderr, "test_cpu_ops: the cpu plugin has no compute component\n");
-        return 1;
-    }
-    vt = plugin->components[0].vtable;
-    SRunner *sr = srunner_create(cpu_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    if (cpu_load_plugin("test_cpu_ops")) return 1;
+    return cpu_run_suite(cpu_suite());
 }

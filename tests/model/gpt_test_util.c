@@ -1,7 +1,6 @@
 /* gpt_test_util.c — see gpt_test_util.h. */
 #include "gpt_test_util.h"
 
-#include <check.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,14 +9,9 @@
 #include <llmrt/convert.h>
 
 #include "error.h"
+#include "rng.h"
 
 const char *gpt_env_error(void) { return llmrt_last_error(); }
-
-#define OK(call)                                                                            \
-    do {                                                                                    \
-        int rc_ = (call);                                                                   \
-        ck_assert_msg(rc_ == 0, "%s failed (%d): %s", #call, rc_, llmrt_last_error());     \
-    } while (0)
 
 void gpt_env_open(gpt_env *e, const llmrt_gpt_config *cfg, int B_max, int T_max)
 {
@@ -85,17 +79,21 @@ void gpt_env_set_params(gpt_env *e, size_t unit, const float *host)
     OK(st->set_state(sctx, unit, LLMRT_STATE_PARAMS, host));
 }
 
-float **gpt_env_params_copy(gpt_env *e)
+/* A malloc'ed host copy of every unit, each read with `read`. */
+static float **units_copy(gpt_env *e, void (*read)(gpt_env *, size_t, float *))
 {
     float **units = calloc(e->layout->n_units, sizeof *units);
     ck_assert_ptr_nonnull(units);
     for (size_t u = 0; u < e->layout->n_units; u++) {
         units[u] = malloc(e->layout->units[u].numel * sizeof *units[u]);
         ck_assert_ptr_nonnull(units[u]);
-        gpt_env_get_params(e, u, units[u]);
+        read(e, u, units[u]);
     }
     return units;
 }
+
+float **gpt_env_params_copy(gpt_env *e) { return units_copy(e, gpt_env_get_params); }
+float **gpt_env_grads_copy(gpt_env *e) { return units_copy(e, gpt_env_read_grads); }
 
 void gpt_units_free(float **units, size_t n_units)
 {
@@ -108,6 +106,16 @@ float gpt_env_loss(gpt_env *e, const int32_t *inputs, const int32_t *targets, in
     float loss = 0.0f;
     OK(llmrt_gpt_forward(e->model, inputs, targets, B, T, &loss));
     return loss;
+}
+
+void gpt_random_batch(int32_t *inputs, int32_t *targets, size_t n, int vocab, uint64_t seed)
+{
+    llmrt_rng r;
+    llmrt_rng_seed(&r, seed);
+    for (size_t i = 0; i < n; i++) {
+        inputs[i] = (int32_t)llmrt_rng_below(&r, (uint64_t)vocab);
+        targets[i] = (int32_t)llmrt_rng_below(&r, (uint64_t)vocab);
+    }
 }
 
 double rel_err_rms(const float *a, const float *b, size_t n)
@@ -194,9 +202,10 @@ void gpt_fixture_load_params(const llmrt_st_file *f, gpt_env *e)
     }
 }
 
-double gpt_fixture_check_grads(const llmrt_st_file *f, gpt_env *e, double tol)
+double gpt_fixture_check_grads(const llmrt_st_file *f, gpt_env *e, double tol,
+                               double *ref_norm_sq)
 {
-    double worst = 0.0;
+    double worst = 0.0, norm_sq = 0.0;
     const char *worst_name = "";
     for (size_t u = 0; u < e->layout->n_units; u++) {
         const llmrt_unit_desc *unit = &e->layout->units[u];
@@ -208,6 +217,7 @@ double gpt_fixture_check_grads(const llmrt_st_file *f, gpt_env *e, double tol)
             char name[256];
             snprintf(name, sizeof name, "grad.%s", td->name);
             float *ref = gpt_fixture_f32(f, name, td->numel);
+            for (size_t i = 0; i < td->numel; i++) norm_sq += (double)ref[i] * ref[i];
             double err = rel_err_rms(g + td->offset, ref, td->numel);
             free(ref);
             printf("  %-46s rel err %.2e\n", td->name, err);
@@ -218,5 +228,95 @@ double gpt_fixture_check_grads(const llmrt_st_file *f, gpt_env *e, double tol)
         free(g);
     }
     printf("gradients: max relative error %.2e (%s)\n", worst, worst_name);
+    if (ref_norm_sq) *ref_norm_sq = norm_sq;
     return worst;
+}
+
+void gpt_fixture_run_open(gpt_fixture_run *r, const char *file, int qat)
+{
+    r->fx = gpt_fixture_open(file);
+    gpt_fixture_config(r->fx, &r->cfg);
+    r->cfg.qat = qat;
+    r->B = gpt_fixture_meta_int(r->fx, "batch");
+    r->T = gpt_fixture_meta_int(r->fx, "seq_len");
+    size_t bt = (size_t)r->B * (size_t)r->T;
+    r->inputs = malloc(bt * sizeof *r->inputs);
+    r->targets = malloc(bt * sizeof *r->targets);
+    ck_assert(r->inputs && r->targets);
+    OK(llmrt_st_read_raw(r->fx, "inputs", LLMRT_ST_I32, r->inputs, bt * sizeof(int32_t)));
+    OK(llmrt_st_read_raw(r->fx, "targets", LLMRT_ST_I32, r->targets, bt * sizeof(int32_t)));
+    gpt_env_open(&r->env, &r->cfg, r->B, r->T);
+    gpt_fixture_load_params(r->fx, &r->env);
+}
+
+void gpt_fixture_run_close(gpt_fixture_run *r)
+{
+    gpt_env_close(&r->env);
+    llmrt_st_close(r->fx);
+    free(r->inputs);
+    free(r->targets);
+}
+
+void gpt_fixture_run_loss(gpt_fixture_run *r, double tol, const char *label)
+{
+    float *ref = gpt_fixture_f32(r->fx, "loss", 1);
+    OK(llmrt_rt_begin_microbatch(r->env.rt, 0, 2));
+    float loss = gpt_env_loss(&r->env, r->inputs, r->targets, r->B, r->T);
+    double err = fabs((double)loss - ref[0]) / fabs((double)ref[0]);
+    printf("%sloss %.7f, reference %.7f, relative error %.2e\n", label, loss, ref[0], err);
+    ck_assert_msg(err <= tol, "loss %.8f vs reference %.8f", loss, ref[0]);
+    OK(llmrt_gpt_backward(r->env.model, 1.0f));
+    free(ref);
+}
+
+double gpt_fixture_run_adamw(gpt_fixture_run *r, double tol, const char *label)
+{
+    size_t n = (size_t)gpt_fixture_meta_int(r->fx, "adam.steps");
+    float *ref = gpt_fixture_f32(r->fx, "adam_losses", n);
+    llmrt_optim_step step = {
+        .struct_size = sizeof step,
+        .lr = (float)gpt_fixture_meta_double(r->fx, "adam.lr"),
+        .beta1 = (float)gpt_fixture_meta_double(r->fx, "adam.beta1"),
+        .beta2 = (float)gpt_fixture_meta_double(r->fx, "adam.beta2"),
+        .eps = (float)gpt_fixture_meta_double(r->fx, "adam.eps"),
+        .weight_decay = (float)gpt_fixture_meta_double(r->fx, "adam.weight_decay"),
+        .grad_scale = 1.0f,
+    };
+    void *sctx;
+    const llmrt_strategy_vtable *st = llmrt_rt_strategy(r->env.rt, &sctx);
+    double worst = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        OK(llmrt_rt_begin_microbatch(r->env.rt, 0, 1));
+        float loss = gpt_env_loss(&r->env, r->inputs, r->targets, r->B, r->T);
+        OK(llmrt_gpt_backward(r->env.model, 1.0f));
+        step.t = (int64_t)i + 1;
+        OK(st->optimizer_step(sctx, &step));
+        double e = fabs((double)loss - ref[i]) / fabs((double)ref[i]);
+        printf("%sadamw step %2zu: loss %.7f, reference %.7f, relative error %.2e\n", label,
+               i + 1, loss, ref[i], e);
+        ck_assert_msg(e <= tol, "step %zu: loss %.8f vs reference %.8f", i + 1, loss, ref[i]);
+        if (e > worst) worst = e;
+    }
+    printf("%sadamw: max relative loss error %.2e over %zu steps\n", label, worst, n);
+    free(ref);
+    return worst;
+}
+
+void gpt_add_tcase(Suite *s, const char *name, double timeout, const TTest *const *tests,
+                   size_t n)
+{
+    TCase *tc = tcase_create(name);
+    if (timeout > 0) tcase_set_timeout(tc, timeout);
+    for (size_t i = 0; i < n; i++) tcase_add_test(tc, tests[i]);
+    suite_add_tcase(s, tc);
+}
+
+int gpt_test_run(Suite *s)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
 }

@@ -4,6 +4,7 @@
 #ifndef LLMRT_TESTS_GPT_TEST_UTIL_H
 #define LLMRT_TESTS_GPT_TEST_UTIL_H
 
+#include <check.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -11,6 +12,13 @@
 #include "gpt.h"
 #include "runtime.h"
 #include "safetensors.h"
+
+/* A core call that must succeed: fails the test with the core's message. */
+#define OK(call)                                                                            \
+    do {                                                                                    \
+        int rc_ = (call);                                                                   \
+        ck_assert_msg(rc_ == 0, "%s failed (%d): %s", #call, rc_, gpt_env_error());        \
+    } while (0)
 
 typedef struct gpt_env {
     llmrt_config *conf;
@@ -48,10 +56,16 @@ void gpt_env_set_params(gpt_env *e, size_t unit, const float *host);
 /* A malloc'ed host copy of every unit's parameters (units[u] has the unit's
  * numel floats); free with gpt_units_free(). */
 float **gpt_env_params_copy(gpt_env *e);
+/* The same for every unit's gradients (gpt_env_read_grads). */
+float **gpt_env_grads_copy(gpt_env *e);
 void gpt_units_free(float **units, size_t n_units);
 
 /* Forward of one batch with targets; returns the mean loss. */
 float gpt_env_loss(gpt_env *e, const int32_t *inputs, const int32_t *targets, int B, int T);
+
+/* n random inputs and targets below vocab from llmrt_rng `seed`, drawn in
+ * turn (inputs[0], targets[0], inputs[1], ...). */
+void gpt_random_batch(int32_t *inputs, int32_t *targets, size_t n, int vocab, uint64_t seed);
 
 /* --- reference fixtures (the .safetensors files in tests/model) --- */
 
@@ -68,8 +82,46 @@ void gpt_fixture_config(const llmrt_st_file *f, llmrt_gpt_config *cfg);
 void gpt_fixture_load_params(const llmrt_st_file *f, gpt_env *e);
 /* Compare the gradients the model left in e's buffers with the fixture's
  * grad.<name> tensors; prints each, fails above tol; returns the largest
- * rel_err_rms. */
-double gpt_fixture_check_grads(const llmrt_st_file *f, gpt_env *e, double tol);
+ * rel_err_rms. ref_norm_sq, if not NULL, receives the squared norm of all
+ * the fixture's gradients. */
+double gpt_fixture_check_grads(const llmrt_st_file *f, gpt_env *e, double tol,
+                               double *ref_norm_sq);
+
+/* A fixture with its batch (metadata batch, seq_len; tensors inputs,
+ * targets) and the model of its [model] keys (with int8 QAT if qat), its
+ * parameters loaded from the fixture. */
+typedef struct gpt_fixture_run {
+    llmrt_st_file *fx;
+    llmrt_gpt_config cfg;
+    int B, T;
+    int32_t *inputs, *targets;
+    gpt_env env;
+} gpt_fixture_run;
+
+void gpt_fixture_run_open(gpt_fixture_run *r, const char *file, int qat);
+void gpt_fixture_run_close(gpt_fixture_run *r);
+
+/* Micro-batch 0 of 2 (ddp keeps the gradients local, so they can be read
+ * back through the hooks without an allreduce in between): the forward's
+ * loss against the fixture's `loss` within relative tol, then the backward.
+ * `label` starts the printed line. */
+void gpt_fixture_run_loss(gpt_fixture_run *r, double tol, const char *label);
+
+/* adam.steps AdamW steps (the fixture's adam.* hyperparameters) through the
+ * strategy's optimizer_step, each loss against adam_losses within relative
+ * tol; returns the largest relative error. */
+double gpt_fixture_run_adamw(gpt_fixture_run *r, double tol, const char *label);
+
+/* A tcase `name` of the n tests, with the timeout in seconds (0: check's
+ * default), added to s. */
+void gpt_add_tcase(Suite *s, const char *name, double timeout, const TTest *const *tests,
+                   size_t n);
+#define GPT_ADD_TCASE(s, name, timeout, tests)                                               \
+    gpt_add_tcase((s), (name), (timeout), (tests), sizeof(tests) / sizeof((tests)[0]))
+
+/* Run the suite with stdout line-buffered (the figures survive the forked
+ * tests); the exit status. */
+int gpt_test_run(Suite *s);
 
 /* The message of the last core error, for assertions. */
 const char *gpt_env_error(void);

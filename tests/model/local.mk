@@ -31,4 +31,4 @@ tests_model_test_qat_export_LDADD = $(TEST_LIBS)
 
 EXTRA_DIST += tests/model/make_gpt_fixture.py tests/model/gpt_tiny_fixture.safetensors \
 	tests/model/make_qat_fixture.py tests/model/gpt_qat_fixture.safetensors \
-	tests/model/test_export_cli.sh
+	tests/model/gpt_fixture_util.py tests/model/test_export_cli.sh

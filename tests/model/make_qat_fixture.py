@@ -48,7 +48,7 @@ import torch
 sys.dont_write_bytecode = True  # no __pycache__ beside the fixtures
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import make_gpt_fixture as base  # noqa: E402  the same model, batch and writer
+import gpt_fixture_util as base  # noqa: E402  the same model, batch, runs and writer
 
 QMIN, QMAX = -127, 127
 QUANTIZED = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight",
@@ -111,62 +111,26 @@ def qat_forward(p, inputs, targets):
 
 
 def main():
-    torch.set_num_threads(1)
-    gen = torch.Generator().manual_seed(base.SEED)
-    params32 = base.make_params(gen)
-    seq = torch.randint(0, base.VOCAB, (base.B, base.T + 1), generator=gen, dtype=torch.int64)
-    inputs, targets = seq[:, :-1].clone(), seq[:, 1:].clone()
-    targets[1, base.T - 1] = -1
+    params32, inputs, targets = base.make_params_and_batch()
     params32.update(make_scales(params32, torch.Generator().manual_seed(SCALE_SEED)))
     names = [n for n, _ in param_specs()]
     assert sorted(names) == sorted(params32.keys())
 
-    p64 = {n: v.to(torch.float64).requires_grad_(True) for n, v in params32.items()}
-    _, loss = qat_forward(p64, inputs, targets)
-    loss.backward()
-    grads = {n: v.grad.detach().clone() for n, v in p64.items()}
+    loss, grads = base.loss_and_grads(qat_forward, params32, inputs, targets)
     clamped = sum(int((grads[n] == 0).sum()) for n in quantized_names())
 
-    q64 = {n: v.to(torch.float64).requires_grad_(True) for n, v in params32.items()}
-    decay = [v for n, v in q64.items() if v.dim() == 2]
-    no_decay = [v for n, v in q64.items() if v.dim() != 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": ADAM["weight_decay"]},
-                             {"params": no_decay, "weight_decay": 0.0}],
-                            lr=ADAM["lr"], betas=ADAM["betas"], eps=ADAM["eps"])
-    adam_losses = []
-    for _ in range(ADAM_STEPS):
-        opt.zero_grad(set_to_none=True)
-        _, l = qat_forward(q64, inputs, targets)
-        l.backward()
-        adam_losses.append(l.item())
-        opt.step()
+    def check_scales(q64):
         smallest = min(float(q64[n + "_scale"].min()) for n in quantized_names())
         assert smallest > 1e-4, "a step size came close to zero: %g" % smallest
 
-    tensors = [(n, params32[n]) for n in names]
-    tensors += [("inputs", inputs.to(torch.int32)), ("targets", targets.to(torch.int32))]
-    tensors += [("loss", torch.tensor([loss.item()], dtype=torch.float32))]
-    tensors += [("grad." + n, grads[n].to(torch.float32)) for n in names]
-    tensors += [("adam_losses", torch.tensor(adam_losses, dtype=torch.float32))]
-    metadata = {
-        "generator": "tests/model/make_qat_fixture.py",
-        "torch": torch.__version__,
-        "model.layers": str(base.LAYERS), "model.heads": str(base.HEADS),
-        "model.dim": str(base.DIM), "model.context": str(base.CONTEXT),
-        "model.vocab": str(base.VOCAB),
-        "batch": str(base.B), "seq_len": str(base.T), "seed": str(base.SEED),
-        "qat.qmin": str(QMIN), "qat.qmax": str(QMAX), "qat.axis": "1",
-        "qat.clamped_weights": str(clamped),
-        "reference_dtype": "float64 (fake quantization float32)",
-        "adam.lr": repr(ADAM["lr"]), "adam.beta1": repr(ADAM["betas"][0]),
-        "adam.beta2": repr(ADAM["betas"][1]), "adam.eps": repr(ADAM["eps"]),
-        "adam.weight_decay": repr(ADAM["weight_decay"]), "adam.steps": str(ADAM_STEPS),
-        "loss": repr(loss.item()),
-    }
-    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gpt_qat_fixture.safetensors")
-    if len(sys.argv) > 1:
-        out = sys.argv[1]
-    base.write_safetensors(out, tensors, metadata)
+    adam_losses = base.adamw_losses(qat_forward, params32, inputs, targets, ADAM, ADAM_STEPS,
+                                    check_scales)
+    out = base.write_fixture(
+        "gpt_qat_fixture.safetensors", "make_qat_fixture.py", names, params32, inputs,
+        targets, loss, grads, adam_losses, ADAM,
+        {"qat.qmin": str(QMIN), "qat.qmax": str(QMAX), "qat.axis": "1",
+         "qat.clamped_weights": str(clamped)},
+        "float64 (fake quantization float32)")
     print("wrote %s: loss %.6f, %d clamped weights, adam losses %s" % (
         out, loss.item(), clamped, " ".join("%.6f" % x for x in adam_losses)))
 

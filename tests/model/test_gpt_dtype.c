@@ -27,13 +27,6 @@
 #include <string.h>
 
 #include "gpt_test_util.h"
-#include "rng.h"
-
-#define OK(call)                                                                            \
-    do {                                                                                    \
-        int rc_ = (call);                                                                   \
-        ck_assert_msg(rc_ == 0, "%s failed (%d): %s", #call, rc_, gpt_env_error());        \
-    } while (0)
 
 /* The model of the PyTorch fixtures, with a vocab that is not a multiple of
  * 64 (padded logits). */
@@ -54,12 +47,7 @@ static void run(llmrt_dtype dtype, float loss_scale, result *out)
     llmrt_gpt_config cfg = base_cfg;
     cfg.dtype = dtype;
     int32_t in[B * T], tg[B * T];
-    llmrt_rng r;
-    llmrt_rng_seed(&r, 5);
-    for (int i = 0; i < B * T; i++) {
-        in[i] = (int32_t)llmrt_rng_below(&r, (uint64_t)cfg.vocab);
-        tg[i] = (int32_t)llmrt_rng_below(&r, (uint64_t)cfg.vocab);
-    }
+    gpt_random_batch(in, tg, B * T, cfg.vocab, 5);
     tg[B * T - 1] = -1;
     gpt_env e;
     gpt_env_open(&e, &cfg, B, T);
@@ -76,15 +64,9 @@ static void run(llmrt_dtype dtype, float loss_scale, result *out)
             OK(llmrt_gpt_logits(e.model, b, t, out->logits + ((size_t)b * T + (size_t)t) * V));
     OK(llmrt_gpt_backward(e.model, loss_scale));
     out->n_units = e.layout->n_units;
-    out->grads = calloc(out->n_units, sizeof *out->grads);
-    ck_assert_ptr_nonnull(out->grads);
-    for (size_t u = 0; u < out->n_units; u++) {
-        size_t n = e.layout->units[u].numel;
-        out->grads[u] = malloc(n * sizeof(float));
-        ck_assert_ptr_nonnull(out->grads[u]);
-        gpt_env_read_grads(&e, u, out->grads[u]);
-        for (size_t i = 0; i < n; i++) out->grads[u][i] /= loss_scale;
-    }
+    out->grads = gpt_env_grads_copy(&e);
+    for (size_t u = 0; u < out->n_units; u++)
+        for (size_t i = 0; i < e.layout->units[u].numel; i++) out->grads[u][i] /= loss_scale;
     gpt_env_close(&e);
 }
 
@@ -181,17 +163,8 @@ END_TEST
 
 int main(void)
 {
-    setvbuf(stdout, NULL, _IOLBF, 0);
     Suite *s = suite_create("gpt_dtype");
-    TCase *tc = tcase_create("dtype");
-    tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, activation_bytes);
-    tcase_add_test(tc, bf16_against_fp32);
-    tcase_add_test(tc, f16_against_fp32);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    const TTest *dtype[] = {activation_bytes, bf16_against_fp32, f16_against_fp32};
+    GPT_ADD_TCASE(s, "dtype", 300, dtype);
+    return gpt_test_run(s);
 }

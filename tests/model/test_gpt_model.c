@@ -12,12 +12,6 @@
 #include "gpt_test_util.h"
 #include "rng.h"
 
-#define OK(call)                                                                            \
-    do {                                                                                    \
-        int rc_ = (call);                                                                   \
-        ck_assert_msg(rc_ == 0, "%s failed (%d): %s", #call, rc_, gpt_env_error());        \
-    } while (0)
-
 /* A small model whose vocab is not a multiple of 64 (padded logits). */
 static const llmrt_gpt_config small = {
     .layers = 2, .heads = 4, .dim = 32, .context = 16, .vocab = 100,
@@ -399,24 +393,10 @@ END_TEST
 
 int main(void)
 {
-    setvbuf(stdout, NULL, _IOLBF, 0);
     Suite *s = suite_create("gpt_model");
-    TCase *host = tcase_create("host");
-    tcase_add_test(host, config_check);
-    tcase_add_test(host, layout);
-    tcase_add_test(host, init);
-    tcase_add_test(host, flops);
-    suite_add_tcase(s, host);
-    TCase *rt = tcase_create("runtime");
-    tcase_set_timeout(rt, 300);
-    tcase_add_test(rt, activation_bytes);
-    tcase_add_test(rt, generation_prefix);
-    tcase_add_test(rt, accumulation);
-    tcase_add_test(rt, argument_errors);
-    suite_add_tcase(s, rt);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    const TTest *host[] = {config_check, layout, init, flops};
+    const TTest *rt[] = {activation_bytes, generation_prefix, accumulation, argument_errors};
+    GPT_ADD_TCASE(s, "host", 0, host);
+    GPT_ADD_TCASE(s, "runtime", 300, rt);
+    return gpt_test_run(s);
 }

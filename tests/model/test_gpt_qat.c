@@ -34,12 +34,6 @@
 #include "gpt_test_util.h"
 #include "qat.h"
 
-#define OK(call)                                                                            \
-    do {                                                                                    \
-        int rc_ = (call);                                                                   \
-        ck_assert_msg(rc_ == 0, "%s failed (%d): %s", #call, rc_, gpt_env_error());        \
-    } while (0)
-
 static const char FIXTURE[] = "gpt_qat_fixture.safetensors";
 
 /* Tolerances against PyTorch: as test_gpt_reference (both compute the same
@@ -222,51 +216,16 @@ START_TEST(activation_bytes)
 }
 END_TEST
 
-typedef struct qat_run {
-    llmrt_st_file *fx;
-    llmrt_gpt_config cfg;
-    int B, T;
-    int32_t *inputs, *targets;
-    gpt_env env;
-} qat_run;
+typedef gpt_fixture_run qat_run;
 
-static void run_open(qat_run *r)
-{
-    r->fx = gpt_fixture_open(FIXTURE);
-    gpt_fixture_config(r->fx, &r->cfg);
-    r->cfg.qat = 1;
-    r->B = gpt_fixture_meta_int(r->fx, "batch");
-    r->T = gpt_fixture_meta_int(r->fx, "seq_len");
-    size_t bt = (size_t)r->B * (size_t)r->T;
-    r->inputs = malloc(bt * sizeof *r->inputs);
-    r->targets = malloc(bt * sizeof *r->targets);
-    ck_assert(r->inputs && r->targets);
-    OK(llmrt_st_read_raw(r->fx, "inputs", LLMRT_ST_I32, r->inputs, bt * sizeof(int32_t)));
-    OK(llmrt_st_read_raw(r->fx, "targets", LLMRT_ST_I32, r->targets, bt * sizeof(int32_t)));
-    gpt_env_open(&r->env, &r->cfg, r->B, r->T);
-    gpt_fixture_load_params(r->fx, &r->env);
-}
-
-static void run_close(qat_run *r)
-{
-    gpt_env_close(&r->env);
-    llmrt_st_close(r->fx);
-    free(r->inputs);
-    free(r->targets);
-}
+static void run_open(qat_run *r) { gpt_fixture_run_open(r, FIXTURE, 1); }
 
 START_TEST(pytorch_gradients)
 {
     qat_run r;
     run_open(&r);
-    float *ref = gpt_fixture_f32(r.fx, "loss", 1);
-    OK(llmrt_rt_begin_microbatch(r.env.rt, 0, 2)); /* gradients stay local (ddp) */
-    float loss = gpt_env_loss(&r.env, r.inputs, r.targets, r.B, r.T);
-    double err = fabs((double)loss - ref[0]) / fabs((double)ref[0]);
-    printf("qat loss %.7f, pytorch %.7f, relative error %.2e\n", loss, ref[0], err);
-    ck_assert_msg(err <= LOSS_TOL, "loss %.8f vs %.8f", loss, ref[0]);
-    OK(llmrt_gpt_backward(r.env.model, 1.0f));
-    gpt_fixture_check_grads(r.fx, &r.env, GRAD_TOL);
+    gpt_fixture_run_loss(&r, LOSS_TOL, "qat ");
+    gpt_fixture_check_grads(r.fx, &r.env, GRAD_TOL, NULL);
 
     /* The clamped weights have a zero straight-through gradient here too. */
     size_t zeros = 0;
@@ -284,8 +243,7 @@ START_TEST(pytorch_gradients)
     printf("clamped weights (zero gradient): %zu, fixture %d\n", zeros,
            gpt_fixture_meta_int(r.fx, "qat.clamped_weights"));
     ck_assert_uint_eq(zeros, (size_t)gpt_fixture_meta_int(r.fx, "qat.clamped_weights"));
-    free(ref);
-    run_close(&r);
+    gpt_fixture_run_close(&r);
 }
 END_TEST
 
@@ -293,37 +251,20 @@ START_TEST(pytorch_adamw)
 {
     qat_run r;
     run_open(&r);
-    size_t n = (size_t)gpt_fixture_meta_int(r.fx, "adam.steps");
-    float *ref = gpt_fixture_f32(r.fx, "adam_losses", n);
-    llmrt_optim_step step = {
-        .struct_size = sizeof step,
-        .lr = (float)gpt_fixture_meta_double(r.fx, "adam.lr"),
-        .beta1 = (float)gpt_fixture_meta_double(r.fx, "adam.beta1"),
-        .beta2 = (float)gpt_fixture_meta_double(r.fx, "adam.beta2"),
-        .eps = (float)gpt_fixture_meta_double(r.fx, "adam.eps"),
-        .weight_decay = (float)gpt_fixture_meta_double(r.fx, "adam.weight_decay"),
-        .grad_scale = 1.0f,
-    };
-    void *sctx;
-    const llmrt_strategy_vtable *st = llmrt_rt_strategy(r.env.rt, &sctx);
-    double worst = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        OK(llmrt_rt_begin_microbatch(r.env.rt, 0, 1));
-        float loss = gpt_env_loss(&r.env, r.inputs, r.targets, r.B, r.T);
-        OK(llmrt_gpt_backward(r.env.model, 1.0f));
-        step.t = (int64_t)i + 1;
-        OK(st->optimizer_step(sctx, &step));
-        double e = fabs((double)loss - ref[i]) / fabs((double)ref[i]);
-        printf("qat adamw step %2zu: loss %.7f, pytorch %.7f, relative error %.2e\n", i + 1,
-               loss, ref[i], e);
-        ck_assert_msg(e <= ADAM_TOL, "step %zu: loss %.8f vs %.8f", i + 1, loss, ref[i]);
-        if (e > worst) worst = e;
-    }
-    printf("qat adamw: max relative loss error %.2e over %zu steps\n", worst, n);
-    free(ref);
-    run_close(&r);
+    gpt_fixture_run_adamw(&r, ADAM_TOL, "qat ");
+    gpt_fixture_run_close(&r);
 }
 END_TEST
+
+/* Micro-batch `mb` of `n`: forward and backward of the fixture's batch,
+ * then a host copy of every unit's gradients. */
+static float **microbatch_grads(qat_run *r, int mb, int n)
+{
+    OK(llmrt_rt_begin_microbatch(r->env.rt, mb, n));
+    gpt_env_loss(&r->env, r->inputs, r->targets, r->B, r->T);
+    OK(llmrt_gpt_backward(r->env.model, 1.0f));
+    return gpt_env_grads_copy(&r->env);
+}
 
 /* Gradients accumulate across micro-batches: the same batch twice gives
  * twice the gradients, steps included, which also shows that the d w_q
@@ -336,24 +277,10 @@ START_TEST(accumulation)
     run_open(&r);
     const llmrt_model_layout *lay = r.env.layout;
     size_t U = lay->n_units;
-    float **once = calloc(U, sizeof *once), **twice = calloc(U, sizeof *twice);
-    ck_assert(once && twice);
-    OK(llmrt_rt_begin_microbatch(r.env.rt, 0, 3));
-    gpt_env_loss(&r.env, r.inputs, r.targets, r.B, r.T);
-    OK(llmrt_gpt_backward(r.env.model, 1.0f));
-    for (size_t u = 0; u < U; u++) {
-        once[u] = malloc(lay->units[u].numel * sizeof(float));
-        ck_assert_ptr_nonnull(once[u]);
-        gpt_env_read_grads(&r.env, u, once[u]);
-    }
-    OK(llmrt_rt_begin_microbatch(r.env.rt, 1, 3));
-    gpt_env_loss(&r.env, r.inputs, r.targets, r.B, r.T);
-    OK(llmrt_gpt_backward(r.env.model, 1.0f));
+    float **once = microbatch_grads(&r, 0, 3);
+    float **twice = microbatch_grads(&r, 1, 3);
     size_t n_scales = 0;
     for (size_t u = 0; u < U; u++) {
-        twice[u] = malloc(lay->units[u].numel * sizeof(float));
-        ck_assert_ptr_nonnull(twice[u]);
-        gpt_env_read_grads(&r.env, u, twice[u]);
         int block = u >= 1 && u <= (size_t)r.cfg.layers;
         for (size_t i = 0; i < lay->units[u].numel; i++) {
             if (!block) once[u][i] *= 2.0f;
@@ -368,7 +295,7 @@ START_TEST(accumulation)
     ck_assert_uint_eq(n_scales, 4 * (size_t)r.cfg.layers);
     gpt_units_free(once, U);
     gpt_units_free(twice, U);
-    run_close(&r);
+    gpt_fixture_run_close(&r);
 }
 END_TEST
 
@@ -429,17 +356,13 @@ START_TEST(finite_differences)
     run_open(&r);
     const llmrt_model_layout *lay = r.env.layout;
     size_t U = lay->n_units;
-    OK(llmrt_rt_begin_microbatch(r.env.rt, 0, 2));
-    gpt_env_loss(&r.env, r.inputs, r.targets, r.B, r.T);
-    OK(llmrt_gpt_backward(r.env.model, 1.0f));
+    float **grad = microbatch_grads(&r, 0, 2);
     float **base = gpt_env_params_copy(&r.env);
-    float **grad = calloc(U, sizeof *grad), **dir = calloc(U, sizeof *dir);
-    ck_assert(grad && dir);
+    float **dir = calloc(U, sizeof *dir);
+    ck_assert_ptr_nonnull(dir);
     for (size_t u = 0; u < U; u++) {
-        grad[u] = malloc(lay->units[u].numel * sizeof *grad[u]);
         dir[u] = calloc(lay->units[u].numel, sizeof *dir[u]);
-        ck_assert(grad[u] && dir[u]);
-        gpt_env_read_grads(&r.env, u, grad[u]);
+        ck_assert_ptr_nonnull(dir[u]);
     }
     float **none = calloc(U, sizeof *none);
     double worst_smooth = 0.0, worst_lsq = 0.0;
@@ -516,30 +439,17 @@ START_TEST(finite_differences)
     gpt_units_free(grad, U);
     gpt_units_free(dir, U);
     free(none);
-    run_close(&r);
+    gpt_fixture_run_close(&r);
 }
 END_TEST
 
 int main(void)
 {
-    setvbuf(stdout, NULL, _IOLBF, 0);
     Suite *s = suite_create("gpt_qat");
-    TCase *host = tcase_create("host");
-    tcase_add_test(host, config_check);
-    tcase_add_test(host, layout);
-    tcase_add_test(host, init);
-    suite_add_tcase(s, host);
-    TCase *rt = tcase_create("runtime");
-    tcase_set_timeout(rt, 600);
-    tcase_add_test(rt, activation_bytes);
-    tcase_add_test(rt, pytorch_gradients);
-    tcase_add_test(rt, pytorch_adamw);
-    tcase_add_test(rt, accumulation);
-    tcase_add_test(rt, finite_differences);
-    suite_add_tcase(s, rt);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    const TTest *host[] = {config_check, layout, init};
+    const TTest *rt[] = {activation_bytes, pytorch_gradients, pytorch_adamw, accumulation,
+                         finite_differences};
+    GPT_ADD_TCASE(s, "host", 0, host);
+    GPT_ADD_TCASE(s, "runtime", 600, rt);
+    return gpt_test_run(s);
 }

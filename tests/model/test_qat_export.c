@@ -17,13 +17,6 @@
 #include "fileio.h"
 #include "gpt_test_util.h"
 #include "qat.h"
-#include "rng.h"
-
-#define OK(call)                                                                            \
-    do {                                                                                    \
-        int rc_ = (call);                                                                   \
-        ck_assert_msg(rc_ == 0, "%s failed (%d): %s", #call, rc_, gpt_env_error());        \
-    } while (0)
 
 static const llmrt_gpt_config tiny = {
     .layers = 2, .heads = 4, .dim = 32, .context = 16, .vocab = 100, .qat = 1,
@@ -59,12 +52,36 @@ static void fake_quant_backend(gpt_env *e, const float *w, const float *s, int64
     llmrt_rt_free(e->rt, dout);
 }
 
-static char *temp_dir(void)
+/* A file `name` in a fresh temporary directory; scratch_close removes both
+ * (and closes f, if open). */
+typedef struct scratch {
+    char *dir, *path;
+    llmrt_st_file *f;
+} scratch;
+
+static void scratch_open(scratch *x, const char *name)
 {
-    char *dir = strdup("/tmp/llmrt-qat-export-XXXXXX");
-    ck_assert_ptr_nonnull(dir);
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    return dir;
+    x->dir = strdup("/tmp/llmrt-qat-export-XXXXXX");
+    ck_assert_ptr_nonnull(x->dir);
+    ck_assert_ptr_nonnull(mkdtemp(x->dir));
+    x->path = llmrt_path_join(x->dir, name);
+    x->f = NULL;
+}
+
+static void scratch_close(scratch *x)
+{
+    if (x->f) llmrt_st_close(x->f);
+    unlink(x->path);
+    rmdir(x->dir);
+    free(x->path);
+    free(x->dir);
+}
+
+/* e's model exported to x->path, and the file opened as x->f. */
+static void export_open(gpt_env *e, scratch *x)
+{
+    OK(llmrt_qat_export(e->rt, e->model, x->path));
+    OK(llmrt_st_open(&x->f, x->path));
 }
 
 /* A QAT model with its GPT-2/LSQ initialisation, then made harder: clamped
@@ -98,12 +115,10 @@ START_TEST(export_contents)
 {
     gpt_env e;
     open_model(&e);
-    char *dir = temp_dir();
-    char *path = llmrt_path_join(dir, "model-int8.safetensors");
-    OK(llmrt_qat_export(e.rt, e.model, path));
-
-    llmrt_st_file *f;
-    OK(llmrt_st_open(&f, path));
+    scratch x;
+    scratch_open(&x, "model-int8.safetensors");
+    export_open(&e, &x);
+    llmrt_st_file *f = x.f;
     ck_assert_str_eq(llmrt_st_metadata(f, LLMRT_QAT_EXPORT_KEY), LLMRT_QAT_EXPORT_VALUE);
     ck_assert_str_eq(llmrt_st_metadata(f, "model.dim"), "32");
     size_t n_tensors = 0, q_bytes = 0, q_numel = 0, all_bytes = 0, clamped = 0;
@@ -174,11 +189,7 @@ START_TEST(export_contents)
     printf("export: %zu tensors, %zu bytes of data; quantized weights %zu values in %zu bytes "
            "(F32: %zu); %zu clamped\n",
            n_tensors, all_bytes, q_numel, q_bytes, 4 * q_numel, clamped);
-    llmrt_st_close(f);
-    unlink(path);
-    rmdir(dir);
-    free(path);
-    free(dir);
+    scratch_close(&x);
     gpt_env_close(&e);
 }
 END_TEST
@@ -190,25 +201,17 @@ START_TEST(export_roundtrip_loss)
     gpt_env e;
     open_model(&e);
     int32_t in[32], tg[32];
-    llmrt_rng r;
-    llmrt_rng_seed(&r, 99);
-    for (int i = 0; i < 32; i++) {
-        in[i] = (int32_t)llmrt_rng_below(&r, 100);
-        tg[i] = (int32_t)llmrt_rng_below(&r, 100);
-    }
+    gpt_random_batch(in, tg, 32, 100, 99);
     float loss = gpt_env_loss(&e, in, tg, 2, 16);
-    char *dir = temp_dir();
-    char *path = llmrt_path_join(dir, "m.safetensors");
-    OK(llmrt_qat_export(e.rt, e.model, path));
-
-    llmrt_st_file *f;
-    OK(llmrt_st_open(&f, path));
+    scratch x;
+    scratch_open(&x, "m.safetensors");
+    export_open(&e, &x);
     for (size_t u = 0; u < e.layout->n_units; u++) {
         const llmrt_unit_desc *unit = &e.layout->units[u];
         float *h = malloc(unit->numel * sizeof *h);
         ck_assert_ptr_nonnull(h);
         for (size_t t = 0; t < unit->n_tensors; t++)
-            OK(llmrt_qat_read_f32(e.rt, f, unit->tensors[t].name, h + unit->tensors[t].offset,
+            OK(llmrt_qat_read_f32(e.rt, x.f, unit->tensors[t].name, h + unit->tensors[t].offset,
                                   unit->tensors[t].numel));
         gpt_env_set_params(&e, u, h);
         free(h);
@@ -216,11 +219,7 @@ START_TEST(export_roundtrip_loss)
     float loss_export = gpt_env_loss(&e, in, tg, 2, 16);
     printf("QAT model loss %.7f, loaded from its int8 export %.7f\n", loss, loss_export);
     ck_assert_uint_eq(llmrt_f32_bits(loss), llmrt_f32_bits(loss_export));
-    llmrt_st_close(f);
-    unlink(path);
-    rmdir(dir);
-    free(path);
-    free(dir);
+    scratch_close(&x);
     gpt_env_close(&e);
 }
 END_TEST
@@ -232,11 +231,11 @@ START_TEST(errors)
     plain.qat = 0;
     gpt_env e;
     gpt_env_open(&e, &plain, 1, 4);
-    char *dir = temp_dir();
-    char *path = llmrt_path_join(dir, "x.safetensors");
-    ck_assert_int_eq(llmrt_qat_export(e.rt, e.model, path), LLMRT_ERR_INVALID);
+    scratch x;
+    scratch_open(&x, "x.safetensors");
+    ck_assert_int_eq(llmrt_qat_export(e.rt, e.model, x.path), LLMRT_ERR_INVALID);
     ck_assert_ptr_nonnull(strstr(gpt_env_error(), "int8"));
-    ck_assert_int_eq(access(path, F_OK), -1);
+    ck_assert_int_eq(access(x.path, F_OK), -1);
 
     /* An I8 tensor without its step, and with a step of the wrong shape. */
     int8_t q[6] = {1, -2, 3, 127, -127, 0};
@@ -246,10 +245,10 @@ START_TEST(errors)
     OK(llmrt_st_writer_add(w, "a", LLMRT_ST_I8, 2, (uint64_t[]){2, 3}, q));
     OK(llmrt_st_writer_add(w, "b", LLMRT_ST_I8, 2, (uint64_t[]){2, 3}, q));
     OK(llmrt_st_writer_add(w, "b_scale", LLMRT_ST_F32, 1, (uint64_t[]){2}, s2));
-    OK(llmrt_st_writer_write(w, path));
+    OK(llmrt_st_writer_write(w, x.path));
     llmrt_st_writer_free(w);
-    llmrt_st_file *f;
-    OK(llmrt_st_open(&f, path));
+    OK(llmrt_st_open(&x.f, x.path));
+    llmrt_st_file *f = x.f;
     ck_assert_int_eq(llmrt_qat_read_f32(e.rt, f, "a", out, 6), LLMRT_ERR_FORMAT);
     ck_assert_ptr_nonnull(strstr(gpt_env_error(), "a_scale"));
     ck_assert_int_eq(llmrt_qat_read_f32(e.rt, f, "b", out, 6), LLMRT_ERR_FORMAT);
@@ -258,28 +257,15 @@ START_TEST(errors)
     ck_assert_int_eq(llmrt_qat_is_export_scale(f, "b_scale"), 1);
     ck_assert_int_eq(llmrt_qat_is_export_scale(f, "a"), 0);
     ck_assert_int_eq(llmrt_qat_is_export_scale(f, "c_scale"), 0);
-    llmrt_st_close(f);
-    unlink(path);
-    rmdir(dir);
-    free(path);
-    free(dir);
+    scratch_close(&x);
     gpt_env_close(&e);
 }
 END_TEST
 
 int main(void)
 {
-    setvbuf(stdout, NULL, _IOLBF, 0);
     Suite *s = suite_create("qat_export");
-    TCase *tc = tcase_create("export");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, export_contents);
-    tcase_add_test(tc, export_roundtrip_loss);
-    tcase_add_test(tc, errors);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    const TTest *export[] = {export_contents, export_roundtrip_loss, errors};
+    GPT_ADD_TCASE(s, "export", 120, export);
+    return gpt_test_run(s);
 }

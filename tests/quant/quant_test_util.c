@@ -1,8 +1,8 @@
 /* quant_test_util.c — see quant_test_util.h. */
 #include "quant_test_util.h"
 
-#include <check.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <valgrind/valgrind.h>
 
@@ -41,3 +41,22 @@ double qt_now(void)
 }
 
 const char *qt_last_error(void) { return llmrt_last_error(); }
+
+TCase *qt_add_tcase(Suite *s, const char *name, double timeout, const TTest *const *tests,
+                    size_t n)
+{
+    TCase *tc = tcase_create(name);
+    if (timeout > 0) tcase_set_timeout(tc, timeout);
+    for (size_t i = 0; i < n; i++) tcase_add_test(tc, tests[i]);
+    suite_add_tcase(s, tc);
+    return tc;
+}
+
+int qt_run_suite(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -5,9 +5,9 @@
 #ifndef LLMRT_TESTS_QUANT_UTIL_H
 #define LLMRT_TESTS_QUANT_UTIL_H
 
+#include <check.h>
 #include <stdint.h>
-#include <string.h>
-#include <llmrt/llmrt.h>
+#include <llmrt/llmrt.h> /* llmrt/convert.h: llmrt_f32_bits, llmrt_f32_from_bits */
 
 /* The format `name` (the test aborts with the registry's message if it
  * cannot be found); *file gets its plugin file (NULL for built-ins). */
@@ -23,18 +23,14 @@ double qt_now(void);
 /* The last error message recorded by the core or a plugin. */
 const char *qt_last_error(void);
 
-static inline uint32_t qt_bits(float x)
-{
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    return u;
-}
+/* A tcase `name` of the n tests (timeout in seconds; 0: check's default),
+ * added to s. */
+TCase *qt_add_tcase(Suite *s, const char *name, double timeout, const TTest *const *tests,
+                    size_t n);
+#define QT_ADD_TCASE(s, name, timeout, tests)                                                \
+    qt_add_tcase((s), (name), (timeout), (tests), sizeof(tests) / sizeof((tests)[0]))
 
-static inline float qt_float(uint32_t u)
-{
-    float x;
-    memcpy(&x, &u, sizeof x);
-    return x;
-}
+/* Run the suite: EXIT_FAILURE if a test failed, else EXIT_SUCCESS. */
+int qt_run_suite(Suite *s);
 
 #endif

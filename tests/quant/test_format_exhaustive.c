@@ -35,14 +35,15 @@
 
 static uint16_t ref_bf16(float x)
 {
-    uint32_t u = qt_bits(x), a = u & 0x7FFFFFFFu;
+    uint32_t u = llmrt_f32_bits(x), a = u & 0x7FFFFFFFu;
     uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
     if (isnan(x)) return 0x7FC0u;
     if (isinf(x)) return (uint16_t)(sign | 0x7F80u);
     uint16_t lo = (uint16_t)(a >> 16); /* truncation toward zero */
     double v = fabs((double)x);
-    double v_lo = (double)qt_float((uint32_t)lo << 16);
-    double v_hi = lo + 1u == 0x7F80u ? 0x1p128 : (double)qt_float((uint32_t)(lo + 1u) << 16);
+    double v_lo = (double)llmrt_f32_from_bits((uint32_t)lo << 16);
+    double v_hi =
+        lo + 1u == 0x7F80u ? 0x1p128 : (double)llmrt_f32_from_bits((uint32_t)(lo + 1u) << 16);
     double d_lo = v - v_lo, d_hi = v_hi - v; /* both exact in double */
     uint16_t r = d_lo < d_hi ? lo : d_hi < d_lo ? (uint16_t)(lo + 1u) : (lo & 1u) ? (uint16_t)(lo + 1u) : lo;
     return (uint16_t)(sign | r);
@@ -51,7 +52,7 @@ static uint16_t ref_bf16(float x)
 /* fp16 by the multiples of the spacing at |x|, all in double. */
 static uint16_t ref_f16_double(float x)
 {
-    uint32_t u = qt_bits(x);
+    uint32_t u = llmrt_f32_bits(x);
     uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
     if (isnan(x)) return (uint16_t)(sign | 0x7E00u);
     if (isinf(x)) return (uint16_t)(sign | 0x7C00u);
@@ -79,7 +80,7 @@ static uint16_t ref_f16_double(float x)
 #ifdef HAVE_F16C_PATH
 __attribute__((target("f16c"))) static uint16_t ref_f16_f16c(float x)
 {
-    if (isnan(x)) return (uint16_t)(((qt_bits(x) >> 16) & 0x8000u) | 0x7E00u);
+    if (isnan(x)) return (uint16_t)(((llmrt_f32_bits(x) >> 16) & 0x8000u) | 0x7E00u);
     _Float16 h = (_Float16)x;
     uint16_t r;
     memcpy(&r, &h, sizeof r);
@@ -90,7 +91,7 @@ __attribute__((target("f16c"))) static uint16_t ref_f16_f16c(float x)
 #ifdef __FLT16_MAX__
 static uint16_t ref_f16_soft(float x)
 {
-    if (isnan(x)) return (uint16_t)(((qt_bits(x) >> 16) & 0x8000u) | 0x7E00u);
+    if (isnan(x)) return (uint16_t)(((llmrt_f32_bits(x) >> 16) & 0x8000u) | 0x7E00u);
     _Float16 h = (_Float16)x;
     uint16_t r;
     memcpy(&r, &h, sizeof r);
@@ -180,7 +181,7 @@ static void exhaustive_pass(const char *name, uint16_t (*inline_fn)(float),
         for (uint32_t c = 0; c < n_chunks; c++) {
             if (!src || !out) continue;
             for (uint32_t j = 0; j < CHUNK; j++)
-                src[j] = qt_float((uint32_t)(((uint64_t)c * CHUNK + j) * stride));
+                src[j] = llmrt_f32_from_bits((uint32_t)(((uint64_t)c * CHUNK + j) * stride));
             if (f->encode(f, out, src, CHUNK, NULL, LLMRT_ROUND_NEAREST_EVEN, 0) != LLMRT_OK) {
 #pragma omp atomic write
                 encode_failed = 1;
@@ -188,8 +189,8 @@ static void exhaustive_pass(const char *name, uint16_t (*inline_fn)(float),
             }
             for (uint32_t j = 0; j < CHUNK; j++) {
                 uint16_t want = ref(src[j]), mine = inline_fn(src[j]);
-                if (out[j] != want) note(&by_plugin, qt_bits(src[j]), out[j], want);
-                if (mine != want) note(&by_inline, qt_bits(src[j]), mine, want);
+                if (out[j] != want) note(&by_plugin, llmrt_f32_bits(src[j]), out[j], want);
+                if (mine != want) note(&by_inline, llmrt_f32_bits(src[j]), mine, want);
             }
         }
         free(src);
@@ -245,7 +246,7 @@ START_TEST(fp16_references_agree)
         {0x80000001u, 0x8000u}, /* -tiny: -0 */
     };
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
-        float x = qt_float(known[i].in);
+        float x = llmrt_f32_from_bits(known[i].in);
         ck_assert_msg(ref_f16_double(x) == known[i].out, "double reference: 0x%08x -> 0x%04x",
                       known[i].in, ref_f16_double(x));
         ck_assert_msg(llmrt_f32_to_f16(x) == known[i].out, "convert.h: 0x%08x -> 0x%04x",
@@ -258,7 +259,7 @@ START_TEST(fp16_references_agree)
     uint32_t first = 0;
     for (uint64_t i = 0; i < (1u << 20); i++) {
         uint32_t u = (uint32_t)(i * 4099u + (i >> 7));
-        float x = qt_float(u);
+        float x = llmrt_f32_from_bits(u);
         if (ref(x) != ref_f16_double(x) || ref_f16_soft(x) != ref(x)) {
             if (!bad) first = u;
             bad++;
@@ -272,18 +273,25 @@ END_TEST
 
 /* ---- all 65536 decodes ---- */
 
-START_TEST(bf16_all_decodes)
+/* All 65536 patterns of the 16-bit format `name` through its decode. */
+static const float *decode_all(const char *name)
 {
-    const llmrt_format *f = qt_format("bf16", NULL);
+    const llmrt_format *f = qt_format(name, NULL);
     static uint16_t in[65536];
     static float out[65536];
     for (uint32_t b = 0; b < 65536; b++) in[b] = (uint16_t)b;
     ck_assert_int_eq(f->decode(f, out, in, 65536, NULL), LLMRT_OK);
+    return out;
+}
+
+START_TEST(bf16_all_decodes)
+{
+    const float *out = decode_all("bf16");
     for (uint32_t b = 0; b < 65536; b++) {
         uint32_t want = b << 16; /* exact widening, NaN payloads included */
-        ck_assert_msg(qt_bits(out[b]) == want, "bf16 0x%04x decodes to 0x%08x", b,
-                      qt_bits(out[b]));
-        ck_assert_msg(qt_bits(llmrt_bf16_to_f32((uint16_t)b)) == want,
+        ck_assert_msg(llmrt_f32_bits(out[b]) == want, "bf16 0x%04x decodes to 0x%08x", b,
+                      llmrt_f32_bits(out[b]));
+        ck_assert_msg(llmrt_f32_bits(llmrt_bf16_to_f32((uint16_t)b)) == want,
                       "convert.h: bf16 0x%04x", b);
         /* Round trip: every non-NaN bf16 encodes back to itself. */
         if (!isnan(out[b]))
@@ -294,11 +302,7 @@ END_TEST
 
 START_TEST(fp16_all_decodes)
 {
-    const llmrt_format *f = qt_format("fp16", NULL);
-    static uint16_t in[65536];
-    static float out[65536];
-    for (uint32_t b = 0; b < 65536; b++) in[b] = (uint16_t)b;
-    ck_assert_int_eq(f->decode(f, out, in, 65536, NULL), LLMRT_OK);
+    const float *out = decode_all("fp16");
 #ifdef __FLT16_MAX__
     float (*ref)(uint16_t) = ref_f16_decode_soft;
 #endif
@@ -308,8 +312,9 @@ START_TEST(fp16_all_decodes)
 #endif
     for (uint32_t b = 0; b < 65536; b++) {
         uint32_t sign = (b & 0x8000u) << 16, e = (b >> 10) & 0x1Fu, m = b & 0x3FFu;
-        uint32_t got = qt_bits(out[b]);
-        ck_assert_msg(got == qt_bits(llmrt_f16_to_f32((uint16_t)b)), "convert.h: fp16 0x%04x", b);
+        uint32_t got = llmrt_f32_bits(out[b]);
+        ck_assert_msg(got == llmrt_f32_bits(llmrt_f16_to_f32((uint16_t)b)),
+                      "convert.h: fp16 0x%04x", b);
         if (e == 0x1Fu) {
             /* Infinity, or NaN with its payload kept exactly (hardware would
              * quiet a signalling NaN; rule 2 keeps the bits). */
@@ -320,11 +325,11 @@ START_TEST(fp16_all_decodes)
         /* A finite value: (-1)^s * m * 2^(e-25) (e > 0 adds the hidden bit). */
         double want = e ? ldexp(1024.0 + m, (int)e - 25) : ldexp((double)m, -24);
         if (sign) want = -want;
-        ck_assert_msg(got == qt_bits((float)want), "fp16 0x%04x -> 0x%08x, expected %.9g", b,
+        ck_assert_msg(got == llmrt_f32_bits((float)want), "fp16 0x%04x -> 0x%08x, expected %.9g", b,
                       got, want);
 #ifdef __FLT16_MAX__
-        ck_assert_msg(got == qt_bits(ref((uint16_t)b)), "fp16 0x%04x: _Float16 gives 0x%08x", b,
-                      qt_bits(ref((uint16_t)b)));
+        ck_assert_msg(got == llmrt_f32_bits(ref((uint16_t)b)),
+                      "fp16 0x%04x: _Float16 gives 0x%08x", b, llmrt_f32_bits(ref((uint16_t)b)));
 #endif
         ck_assert_msg(llmrt_f32_to_f16(out[b]) == b, "fp16 0x%04x does not round-trip", b);
     }
@@ -334,24 +339,11 @@ END_TEST
 static Suite *exhaustive_suite(void)
 {
     Suite *s = suite_create("format_exhaustive");
-    TCase *tc = tcase_create("exhaustive");
-    tcase_set_timeout(tc, 1800);
-    tcase_add_test(tc, bf16_all_fp32);
-    tcase_add_test(tc, fp16_all_fp32);
-    suite_add_tcase(s, tc);
-    TCase *tc_small = tcase_create("references_and_decodes");
-    tcase_add_test(tc_small, fp16_references_agree);
-    tcase_add_test(tc_small, bf16_all_decodes);
-    tcase_add_test(tc_small, fp16_all_decodes);
-    suite_add_tcase(s, tc_small);
+    const TTest *all[] = {bf16_all_fp32, fp16_all_fp32};
+    const TTest *small[] = {fp16_references_agree, bf16_all_decodes, fp16_all_decodes};
+    QT_ADD_TCASE(s, "exhaustive", 1800, all);
+    QT_ADD_TCASE(s, "references_and_decodes", 0, small);
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(exhaustive_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return qt_run_suite(exhaustive_suite()); }

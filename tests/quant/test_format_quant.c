@@ -30,7 +30,7 @@ static float rnd_normalish(void) /* roughly N(0,1), enough for test data */
 static float rnd_finite(void)
 {
     for (;;) {
-        float x = qt_float(rnd32());
+        float x = llmrt_f32_from_bits(rnd32());
         if (isfinite(x)) return x;
     }
 }
@@ -103,7 +103,7 @@ START_TEST(sr_unbiased)
     uint16_t *q = malloc(n * 2);
     ck_assert(x && y && q);
     for (size_t k = 0; k < sizeof inputs / sizeof inputs[0]; k++) {
-        float v = qt_float(inputs[k]);
+        float v = llmrt_f32_from_bits(inputs[k]);
         for (uint32_t i = 0; i < n; i++) x[i] = v;
         ck_assert_int_eq(f->encode(f, q, x, n, NULL, LLMRT_ROUND_STOCHASTIC, 1000 + k), LLMRT_OK);
         ck_assert_int_eq(f->decode(f, y, q, n, NULL), LLMRT_OK);
@@ -127,14 +127,15 @@ START_TEST(sr_neighbours_exact_values_and_specials)
     float *x = malloc(SR_N * sizeof *x);
     uint16_t *q = malloc(SR_N * 2);
     ck_assert(x && q);
-    for (uint32_t i = 0; i < SR_N; i++) x[i] = qt_float(rnd32()); /* NaNs and infinities too */
+    /* NaNs and infinities too */
+    for (uint32_t i = 0; i < SR_N; i++) x[i] = llmrt_f32_from_bits(rnd32());
     x[0] = INFINITY, x[1] = -INFINITY, x[2] = 0.0f, x[3] = -0.0f, x[4] = NAN;
-    x[5] = qt_float(0x7F7FFFFFu); /* FLT_MAX: to the bf16 maximum or infinity */
-    x[6] = qt_float(0x3F810000u); /* exact */
+    x[5] = llmrt_f32_from_bits(0x7F7FFFFFu); /* FLT_MAX: to the bf16 maximum or infinity */
+    x[6] = llmrt_f32_from_bits(0x3F810000u); /* exact */
     for (uint64_t seed = 0; seed < 8; seed++) {
         ck_assert_int_eq(f->encode(f, q, x, SR_N, NULL, LLMRT_ROUND_STOCHASTIC, seed), LLMRT_OK);
         for (uint32_t i = 0; i < SR_N; i++) {
-            uint32_t u = qt_bits(x[i]);
+            uint32_t u = llmrt_f32_bits(x[i]);
             uint16_t below = (uint16_t)(u >> 16); /* toward zero; +1 is away from zero */
             if (isnan(x[i])) {
                 ck_assert_msg(q[i] == 0x7FC0u, "NaN 0x%08x -> 0x%04x", u, q[i]);
@@ -199,7 +200,7 @@ START_TEST(int8_ties_clamping_nan_and_scale_floor)
         ck_assert_int_eq(ref_q(cases[i].x, s), cases[i].q);
         ck_assert_int_eq(llmrt_f32_to_i8(cases[i].x, s), cases[i].q);
         ck_assert_int_eq(f->decode(f, &y, &q, 1, &s), LLMRT_OK);
-        ck_assert_uint_eq(qt_bits(y), qt_bits(ref_dq(q, s)));
+        ck_assert_uint_eq(llmrt_f32_bits(y), llmrt_f32_bits(ref_dq(q, s)));
     }
     ck_assert_int_eq(f->qmin, -127);
     ck_assert_int_eq(f->qmax, 127);
@@ -240,7 +241,7 @@ static void check_matrix(const llmrt_format *f, int64_t rows, int64_t cols, int 
             ck_assert_msg(q[i] == ref_q(x[i], s), "axis %d [%lld,%lld] x %.9g s %.9g: q %d, "
                           "expected %d", axis, (long long)r, (long long)c, x[i], s, q[i],
                           ref_q(x[i], s));
-            ck_assert_uint_eq(qt_bits(y[i]), qt_bits(ref_dq(q[i], s)));
+            ck_assert_uint_eq(llmrt_f32_bits(y[i]), llmrt_f32_bits(ref_dq(q[i], s)));
         }
     if (axis == -1) {
         float *y2 = malloc(n * sizeof *y2 + 1);
@@ -380,29 +381,14 @@ END_TEST
 static Suite *quant_suite(void)
 {
     Suite *s = suite_create("format_quant");
-    TCase *sr = tcase_create("stochastic_rounding");
-    tcase_set_timeout(sr, 600);
-    tcase_add_test(sr, sr_reproducible_and_independent_of_chunking);
-    tcase_add_test(sr, sr_seeds_differ);
-    tcase_add_test(sr, sr_unbiased);
-    tcase_add_test(sr, sr_neighbours_exact_values_and_specials);
-    suite_add_tcase(s, sr);
-    TCase *i8 = tcase_create("int8");
-    tcase_add_test(i8, int8_ties_clamping_nan_and_scale_floor);
-    tcase_add_test(i8, int8_per_tensor_row_column);
-    suite_add_tcase(s, i8);
-    TCase *d = tcase_create("descriptors");
-    tcase_add_test(d, descriptors);
-    tcase_add_test(d, bad_arguments);
-    suite_add_tcase(s, d);
+    const TTest *sr[] = {sr_reproducible_and_independent_of_chunking, sr_seeds_differ,
+                         sr_unbiased, sr_neighbours_exact_values_and_specials};
+    const TTest *i8[] = {int8_ties_clamping_nan_and_scale_floor, int8_per_tensor_row_column};
+    const TTest *d[] = {descriptors, bad_arguments};
+    QT_ADD_TCASE(s, "stochastic_rounding", 600, sr);
+    QT_ADD_TCASE(s, "int8", 0, i8);
+    QT_ADD_TCASE(s, "descriptors", 0, d);
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(quant_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return qt_run_suite(quant_suite()); }

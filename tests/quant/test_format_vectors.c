@@ -100,7 +100,7 @@ START_TEST(fixture_covers_the_edges)
 {
     int nan = 0, inf = 0, f16_inf_boundary = 0, f16_sub = 0;
     for (uint32_t i = 0; i < vec.n; i++) {
-        uint32_t a = qt_bits(vec.x[i]) & 0x7FFFFFFFu;
+        uint32_t a = llmrt_f32_bits(vec.x[i]) & 0x7FFFFFFFu;
         nan += a > 0x7F800000u;
         inf += a == 0x7F800000u;
         f16_inf_boundary += a == 0x477FF000u || a == 0x477FEFFFu;
@@ -125,11 +125,11 @@ static void compare_16(const char *name, const uint16_t *torch_bits, uint16_t (*
     ck_assert_int_eq(f->decode(f, back, out, vec.n, NULL), LLMRT_OK);
     for (uint32_t i = 0; i < vec.n; i++) {
         ck_assert_msg(out[i] == torch_bits[i], "%s: 0x%08x (%.9g) encodes to 0x%04x, torch 0x%04x",
-                      name, qt_bits(vec.x[i]), vec.x[i], out[i], torch_bits[i]);
+                      name, llmrt_f32_bits(vec.x[i]), vec.x[i], out[i], torch_bits[i]);
         ck_assert_msg(inline_fn(vec.x[i]) == torch_bits[i], "%s: convert.h differs on 0x%08x",
-                      name, qt_bits(vec.x[i]));
-        ck_assert_msg(qt_bits(back[i]) == qt_bits(inline_decode(out[i])),
-                      "%s: 0x%04x decodes to 0x%08x", name, out[i], qt_bits(back[i]));
+                      name, llmrt_f32_bits(vec.x[i]));
+        ck_assert_msg(llmrt_f32_bits(back[i]) == llmrt_f32_bits(inline_decode(out[i])),
+                      "%s: 0x%04x decodes to 0x%08x", name, out[i], llmrt_f32_bits(back[i]));
     }
     free(out);
     free(back);
@@ -169,12 +169,12 @@ START_TEST(int8_matches_torch)
                 ck_assert_msg(q[i] == m->q[i],
                               "matrix %u (axis %d) [%d,%d]: x %.9g scale %.9g: q %d, torch %d", k,
                               m->axis, r, c, m->x[i], s, q[i], m->q[i]);
-                ck_assert_msg(qt_bits(y[i]) == qt_bits(m->fake_quant[i]),
+                ck_assert_msg(llmrt_f32_bits(y[i]) == llmrt_f32_bits(m->fake_quant[i]),
                               "matrix %u [%d,%d]: %.9g, torch's fake quant %.9g", k, r, c, y[i],
                               m->fake_quant[i]);
                 ck_assert_int_eq(llmrt_f32_to_i8(m->x[i], s), m->q[i]);
-                ck_assert_uint_eq(qt_bits(llmrt_i8_to_f32(m->q[i], s)),
-                                  qt_bits(m->fake_quant[i]));
+                ck_assert_uint_eq(llmrt_f32_bits(llmrt_i8_to_f32(m->q[i], s)),
+                                  llmrt_f32_bits(m->fake_quant[i]));
                 float v = m->x[i] / s;
                 ties += v - floorf(v) == 0.5f;
                 clamped += fabsf(v) > 127.5f;
@@ -191,21 +191,10 @@ END_TEST
 static Suite *vectors_suite(void)
 {
     Suite *s = suite_create("format_vectors");
-    TCase *tc = tcase_create("torch");
-    tcase_add_checked_fixture(tc, load_vectors, free_vectors);
-    tcase_add_test(tc, fixture_covers_the_edges);
-    tcase_add_test(tc, bf16_matches_torch);
-    tcase_add_test(tc, fp16_matches_torch);
-    tcase_add_test(tc, int8_matches_torch);
-    suite_add_tcase(s, tc);
+    const TTest *torch[] = {fixture_covers_the_edges, bf16_matches_torch, fp16_matches_torch,
+                            int8_matches_torch};
+    tcase_add_checked_fixture(QT_ADD_TCASE(s, "torch", 0, torch), load_vectors, free_vectors);
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(vectors_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return qt_run_suite(vectors_suite()); }
