@@ -94,6 +94,48 @@ START_TEST(static_scale_never_changes)
 }
 END_TEST
 
+/* The scaler as a state machine, table-driven: a sequence of overflow flags
+ * in ('1' overflow, '0' finite), after each step the scale and the action
+ * out ('s' step, 'k' skip, 'x' stop). Window 3 keeps the tables short. */
+static const struct {
+    double initial, min;
+    long window, hysteresis;
+    const char *flags;
+    double scales[12];
+    const char *actions;
+} scaler_table[] = {
+    /* growth every 3 clean steps */
+    {8, 1, 3, 2, "0000000", {8, 8, 16, 16, 16, 32, 32}, "sssssss"},
+    /* hysteresis 2: the first overflow only uses it up, the second halves */
+    {8, 1, 3, 2, "110", {8, 4, 4}, "kks"},
+    /* the window counts from the last overflow; growth restores hysteresis */
+    {8, 1, 3, 2, "10001", {8, 8, 8, 16, 16}, "ksssk"},
+    /* hysteresis 1: every overflow halves; at the floor the next one stops */
+    {4, 1, 3, 1, "1111", {2, 1, 1, 1}, "kkx"},
+    /* a floor that is not a power of the factor is reached, then stops */
+    {10, 3, 100, 1, "111", {5, 3, 3}, "kkx"},
+    /* overflows spread out: hysteresis is not restored without a growth */
+    {16, 1, 100, 2, "1010101", {16, 16, 8, 8, 4, 4, 2}, "ksksksk"},
+};
+
+START_TEST(scaler_table_driven)
+{
+    const typeof(scaler_table[0]) *r = &scaler_table[_i];
+    llmrt_loss_scale ls;
+    llmrt_loss_scale_init(&ls, 1, r->initial, r->window, r->hysteresis, r->min, 2.0);
+    size_t n = strlen(r->flags);
+    for (size_t k = 0; k < n && k < strlen(r->actions); k++) {
+        llmrt_loss_scale_action a = llmrt_loss_scale_update(&ls, r->flags[k] == '1');
+        char got = a == LLMRT_LOSS_SCALE_STEP ? 's' : a == LLMRT_LOSS_SCALE_SKIP ? 'k' : 'x';
+        ck_assert_msg(got == r->actions[k], "row %d step %zu: action %c, want %c", _i, k, got,
+                      r->actions[k]);
+        if (got == 'x') break;
+        ck_assert_msg(ls.scale == r->scales[k], "row %d step %zu: scale %g, want %g", _i, k,
+                      ls.scale, r->scales[k]);
+    }
+}
+END_TEST
+
 /* ---- the policy ---- */
 
 static int read_policy(const char *format, const char *ini, llmrt_precision *p)
@@ -165,6 +207,8 @@ int main(void)
     tcase_add_test(tc, window_counts_from_the_last_overflow);
     tcase_add_test(tc, floor_then_stop);
     tcase_add_test(tc, static_scale_never_changes);
+    tcase_add_loop_test(tc, scaler_table_driven, 0,
+                        (int)(sizeof scaler_table / sizeof scaler_table[0]));
     suite_add_tcase(s, tc);
     tc = tcase_create("policy");
     tcase_add_test(tc, policy_by_format);
