@@ -1,0 +1,448 @@
+/* cuda_kernels.cu — the fp32 kernels of the cuda compute backend.
+ *
+ * Each kernel follows the formulas of its plugins/cpu counterpart (the
+ * reference; see the comments at the top of each cpu_*.c): same operations,
+ * same fp32 intermediates, sums in a fixed order. Block-level reductions add
+ * in a fixed tree, so results are bit-identical run to run (compute.h rule 9)
+ * but may differ from the cpu's serial sums in the last bits (the tests allow
+ * 1e-5 relative). Nothing uses atomics.
+ *
+ * Backward kernels add into their gradients (rule 8); softmax_xent
+ * overwrites dlogits.
+ *
+ * UNTESTED: written and compiled on a machine without a GPU (docs/cuda.md).
+ */
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdint.h>
+
+#include "cuda_kernels.h"
+
+#define TPB 256
+
+static inline unsigned grid_for(size_t n, unsigned tpb)
+{
+    size_t g = (n + tpb - 1) / tpb;
+    return g > 65535u * 16u ? 65535u * 16u : (unsigned)(g ? g : 1);
+}
+
+static inline int launched(void) { return (int)cudaGetLastError(); }
+
+/* Block-wide sum of a float (TPB threads), the same tree every time. The
+ * result is returned to every thread. */
+template <typename T> __device__ T block_sum(T v, T *sh)
+{
+    sh[threadIdx.x] = v;
+    __syncthreads();
+    for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
+        if (threadIdx.x < s) sh[threadIdx.x] += sh[threadIdx.x + s];
+        __syncthreads();
+    }
+    T r = sh[0];
+    __syncthreads();
+    return r;
+}
+
+__device__ float block_max(float v, float *sh)
+{
+    sh[threadIdx.x] = v;
+    __syncthreads();
+    for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
+        if (threadIdx.x < s) sh[threadIdx.x] = fmaxf(sh[threadIdx.x], sh[threadIdx.x + s]);
+        __syncthreads();
+    }
+    float r = sh[0];
+    __syncthreads();
+    return r;
+}
+
+/* --- gemm bias: c[b][i][j] += bias[j] --- */
+
+__global__ void k_bias_add_rows(float *c, int64_t ldc, const float *bias, int64_t m, int64_t n,
+                                int64_t batch, int64_t stride_c)
+{
+    int64_t total = m * n * batch;
+    for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total;
+         e += (int64_t)gridDim.x * blockDim.x) {
+        int64_t b = e / (m * n), r = e % (m * n), i = r / n, j = r % n;
+        c[b * stride_c + i * ldc + j] += bias[j];
+    }
+}
+
+extern "C" int cuk_bias_add_rows(cuda_stream_t s, float *c, int64_t ldc, const float *bias,
+                                 int64_t m, int64_t n, int64_t batch, int64_t stride_c)
+{
+    size_t total = (size_t)(m * n * batch);
+    k_bias_add_rows<<<grid_for(total, TPB), TPB, 0, s>>>(c, ldc, bias, m, n, batch, stride_c);
+    return launched();
+}
+
+/* --- bias_grad: one thread per column sums the rows in order --- */
+
+__global__ void k_bias_grad(float *dbias, const float *dout, int64_t rows, int64_t cols)
+{
+    int64_t j = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+    if (j >= cols) return;
+    float s = 0.0f;
+    for (int64_t i = 0; i < rows; i++) s += dout[i * cols + j];
+    dbias[j] += s;
+}
+
+extern "C" int cuk_bias_grad(cuda_stream_t s, float *dbias, const float *dout, int64_t rows,
+                             int64_t cols)
+{
+    k_bias_grad<<<grid_for((size_t)cols, TPB), TPB, 0, s>>>(dbias, dout, rows, cols);
+    return launched();
+}
+
+/* --- LayerNorm / RMSNorm (cpu_norm.c): one block per row --- */
+
+__global__ void k_norm_forward(float *out, float *mean, float *rstd, const float *x,
+                               const float *w, const float *b, int64_t cols, float eps, int rms)
+{
+    __shared__ float sh[TPB];
+    int64_t i = blockIdx.x;
+    const float *xr = x + i * cols;
+    float *yr = out + i * cols;
+    float m = 0.0f, r;
+    if (rms) {
+        float ss = 0.0f;
+        for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) ss += xr[j] * xr[j];
+        ss = block_sum(ss, sh);
+        r = 1.0f / sqrtf(ss / (float)cols + eps);
+    } else {
+        float s = 0.0f;
+        for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) s += xr[j];
+        m = block_sum(s, sh) / (float)cols;
+        float v = 0.0f;
+        for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) v += (xr[j] - m) * (xr[j] - m);
+        v = block_sum(v, sh);
+        r = 1.0f / sqrtf(v / (float)cols + eps);
+    }
+    for (int64_t j = threadIdx.x; j < cols; j += blockDim.x)
+        yr[j] = b ? (xr[j] - m) * r * w[j] + b[j] : (xr[j] - m) * r * w[j];
+    if (threadIdx.x == 0) {
+        if (mean) mean[i] = m;
+        rstd[i] = r;
+    }
+}
+
+extern "C" int cuk_norm_forward(cuda_stream_t s, float *out, float *mean, float *rstd,
+                                const float *x, const float *w, const float *b, int64_t rows,
+                                int64_t cols, float eps, int rms)
+{
+    if (rows == 0) return 0;
+    k_norm_forward<<<(unsigned)rows, TPB, 0, s>>>(out, rms ? NULL : mean, rstd, x, w, b, cols,
+                                                   eps, rms);
+    return launched();
+}
+
+/* dx: one block per row. */
+__global__ void k_norm_backward_dx(float *dx, const float *x, const float *w, const float *dy,
+                                   const float *mean, const float *rstd, int64_t cols, int rms)
+{
+    __shared__ float sh[TPB];
+    int64_t i = blockIdx.x;
+    const float *xr = x + i * cols, *dyr = dy + i * cols;
+    float m = rms ? 0.0f : mean[i], r = rstd[i];
+    float sg = 0.0f, sgn = 0.0f;
+    for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
+        float n = (xr[j] - m) * r, g = w[j] * dyr[j];
+        sg += g;
+        sgn += g * n;
+    }
+    sg = block_sum(sg, sh);
+    sgn = block_sum(sgn, sh);
+    float mg = rms ? 0.0f : sg / (float)cols, mgn = sgn / (float)cols;
+    for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
+        float n = (xr[j] - m) * r;
+        dx[i * cols + j] += r * (w[j] * dyr[j] - mg - n * mgn);
+    }
+}
+
+/* dweight, dbias: one thread per column sums the rows in order. */
+__global__ void k_norm_backward_dw(float *dw, float *db, const float *x, const float *dy,
+                                   const float *mean, const float *rstd, int64_t rows,
+                                   int64_t cols, int rms)
+{
+    int64_t j = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+    if (j >= cols) return;
+    float sw = 0.0f, sb = 0.0f;
+    for (int64_t i = 0; i < rows; i++) {
+        float m = rms ? 0.0f : mean[i];
+        float g = dy[i * cols + j];
+        sw += g * (x[i * cols + j] - m) * rstd[i];
+        sb += g;
+    }
+    if (dw) dw[j] += sw;
+    if (db) db[j] += sb;
+}
+
+extern "C" int cuk_norm_backward(cuda_stream_t s, float *dx, float *dw, float *db,
+                                 const float *x, const float *w, const float *dy,
+                                 const float *mean, const float *rstd, int64_t rows,
+                                 int64_t cols, int rms)
+{
+    if (rows == 0) return 0;
+    if (dx) k_norm_backward_dx<<<(unsigned)rows, TPB, 0, s>>>(dx, x, w, dy, mean, rstd, cols, rms);
+    if (dw || (db && !rms))
+        k_norm_backward_dw<<<grid_for((size_t)cols, TPB), TPB, 0, s>>>(dw, rms ? NULL : db, x, dy,
+                                                                         mean, rstd, rows, cols,
+                                                                         rms);
+    return launched();
+}
+
+/* --- GELU (cpu_gelu.c: sigmoid form of tanh, Numerical Recipes erfc) --- */
+
+#define GELU_S 0.7978845608028654f
+#define GELU_C 0.044715f
+#define INV_SQRT2 0.70710678118654752f
+#define INV_SQRT_2PI 0.3989422804014327f
+
+__device__ __forceinline__ float sigmoid2u(float x)
+{
+    float u = GELU_S * (x + GELU_C * x * x * x);
+    return 1.0f / (1.0f + expf(-2.0f * u));
+}
+
+__device__ __forceinline__ float phi_cdf(float x)
+{
+    float w = -x * INV_SQRT2;
+    float z = w < 0.0f ? -w : w;
+    float t = 1.0f / (1.0f + 0.5f * z);
+    float p = 0.17087277f;
+    p = p * t - 0.82215223f;
+    p = p * t + 1.48851587f;
+    p = p * t - 1.13520398f;
+    p = p * t + 0.27886807f;
+    p = p * t - 0.18628806f;
+    p = p * t + 0.09678418f;
+    p = p * t + 0.37409196f;
+    p = p * t + 1.00002368f;
+    p = p * t - 1.26551223f;
+    float ans = t * expf(-z * z + p);
+    float erfc_w = w >= 0.0f ? ans : 2.0f - ans;
+    return 0.5f * erfc_w;
+}
+
+__global__ void k_gelu_forward(float *out, const float *inp, size_t n, int kind)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x) {
+        float x = inp[i];
+        out[i] = kind == 0 ? x * sigmoid2u(x) : x * phi_cdf(x);
+    }
+}
+
+__global__ void k_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n,
+                                int kind)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x) {
+        float x = inp[i];
+        if (kind == 0) {
+            float s = sigmoid2u(x);
+            float du = GELU_S * (1.0f + 3.0f * GELU_C * x * x);
+            dinp[i] += dout[i] * (s + x * 2.0f * s * (1.0f - s) * du);
+        } else {
+            float pdf = INV_SQRT_2PI * expf(-0.5f * x * x);
+            dinp[i] += dout[i] * (phi_cdf(x) + x * pdf);
+        }
+    }
+}
+
+extern "C" int cuk_gelu_forward(cuda_stream_t s, float *out, const float *inp, size_t n, int kind)
+{
+    k_gelu_forward<<<grid_for(n, TPB), TPB, 0, s>>>(out, inp, n, kind);
+    return launched();
+}
+
+extern "C" int cuk_gelu_backward(cuda_stream_t s, float *dinp, const float *inp,
+                                 const float *dout, size_t n, int kind)
+{
+    k_gelu_backward<<<grid_for(n, TPB), TPB, 0, s>>>(dinp, inp, dout, n, kind);
+    return launched();
+}
+
+/* --- softmax + cross-entropy (cpu_xent.c): one block per row; the exp sum
+ * in double. x[target] is read before anything is written (dlogits may
+ * alias logits). --- */
+
+__global__ void k_softmax_xent(const float *logits, const int32_t *targets, float *losses,
+                               float *dlogits, float dloss, int64_t V, int64_t Vp)
+{
+    __shared__ float shf[TPB];
+    __shared__ double shd[TPB];
+    int64_t i = blockIdx.x;
+    const float *x = logits + i * Vp;
+    float *dl = dlogits ? dlogits + i * Vp : NULL;
+    int32_t t = targets[i];
+    if (t < 0) {
+        if (threadIdx.x == 0) losses[i] = 0.0f;
+        if (dl)
+            for (int64_t j = threadIdx.x; j < Vp; j += blockDim.x) dl[j] = 0.0f;
+        return;
+    }
+    float xt = x[t];
+    float m = -INFINITY;
+    for (int64_t j = threadIdx.x; j < V; j += blockDim.x) m = fmaxf(m, x[j]);
+    m = block_max(m, shf);
+    double s = 0.0;
+    for (int64_t j = threadIdx.x; j < V; j += blockDim.x) s += (double)expf(x[j] - m);
+    s = block_sum(s, shd);
+    if (threadIdx.x == 0) losses[i] = (float)((double)m + log(s) - (double)xt);
+    if (dl) {
+        float f = (float)((double)dloss / s);
+        /* Every read of x happened before the block_sum barrier above. */
+        for (int64_t j = threadIdx.x; j < Vp; j += blockDim.x) {
+            float g = 0.0f;
+            if (j < V) {
+                g = expf(x[j] - m) * f;
+                if (j == t) g -= dloss;
+            }
+            dl[j] = g;
+        }
+    }
+}
+
+extern "C" int cuk_softmax_xent(cuda_stream_t s, const float *logits, const int32_t *targets,
+                                float *losses, float *dlogits, float dloss, int64_t rows,
+                                int64_t V, int64_t Vp)
+{
+    if (rows == 0) return 0;
+    k_softmax_xent<<<(unsigned)rows, TPB, 0, s>>>(logits, targets, losses, dlogits, dloss, V, Vp);
+    return launched();
+}
+
+/* --- embedding --- */
+
+__global__ void k_embedding_forward(float *out, const int32_t *ids, const float *table,
+                                    int64_t rows, int64_t dim, int accumulate)
+{
+    int64_t total = rows * dim;
+    for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total;
+         e += (int64_t)gridDim.x * blockDim.x) {
+        int64_t i = e / dim, j = e % dim;
+        float v = table[(int64_t)ids[i] * dim + j];
+        out[e] = accumulate ? out[e] + v : v;
+    }
+}
+
+/* Deterministic backward without atomics or a sort: thread j owns column j of
+ * the whole table and walks the ids in order, so every dtable[id][j] gets its
+ * contributions in the order of i, as on the cpu. O(rows) per thread: fine
+ * for rows = B*T of a micro-batch; a sorted segmented version is the faster
+ * follow-up. */
+__global__ void k_embedding_backward(float *dtable, const int32_t *ids, const float *dout,
+                                     int64_t rows, int64_t dim)
+{
+    int64_t j = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+    if (j >= dim) return;
+    for (int64_t i = 0; i < rows; i++) dtable[(int64_t)ids[i] * dim + j] += dout[i * dim + j];
+}
+
+extern "C" int cuk_embedding_forward(cuda_stream_t s, float *out, const int32_t *ids,
+                                     const float *table, int64_t rows, int64_t dim,
+                                     int accumulate)
+{
+    k_embedding_forward<<<grid_for((size_t)(rows * dim), TPB), TPB, 0, s>>>(out, ids, table, rows,
+                                                                           dim, accumulate);
+    return launched();
+}
+
+extern "C" int cuk_embedding_backward(cuda_stream_t s, float *dtable, const int32_t *ids,
+                                      const float *dout, int64_t rows, int64_t dim)
+{
+    k_embedding_backward<<<grid_for((size_t)dim, 64), 64, 0, s>>>(dtable, ids, dout, rows, dim);
+    return launched();
+}
+
+/* --- elementwise --- */
+
+__global__ void k_add(float *out, const float *a, const float *b, size_t n)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        out[i] = a[i] + b[i];
+}
+
+__global__ void k_scale(float *x, size_t n, float alpha)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        x[i] *= alpha;
+}
+
+extern "C" int cuk_add(cuda_stream_t s, float *out, const float *a, const float *b, size_t n)
+{
+    k_add<<<grid_for(n, TPB), TPB, 0, s>>>(out, a, b, n);
+    return launched();
+}
+
+extern "C" int cuk_scale(cuda_stream_t s, float *x, size_t n, float alpha)
+{
+    k_scale<<<grid_for(n, TPB), TPB, 0, s>>>(x, n, alpha);
+    return launched();
+}
+
+/* --- sum of squares in double: a fixed grid of CUK_SSQ_BLOCKS blocks writes
+ * partial sums, one block adds them (fixed tree: deterministic). --- */
+
+__global__ void k_ssq_partial(const float *x, size_t n, double *partial)
+{
+    __shared__ double sh[TPB];
+    double s = 0.0;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x) {
+        double v = (double)x[i];
+        s += v * v;
+    }
+    s = block_sum(s, sh);
+    if (threadIdx.x == 0) partial[blockIdx.x] = s;
+}
+
+__global__ void k_ssq_final(const double *partial, int np, double *result)
+{
+    __shared__ double sh[TPB];
+    double s = 0.0;
+    for (int i = threadIdx.x; i < np; i += blockDim.x) s += partial[i];
+    s = block_sum(s, sh);
+    if (threadIdx.x == 0) *result = s;
+}
+
+extern "C" int cuk_sum_squares(cuda_stream_t s, const float *x, size_t n, double *partial,
+                               double *result)
+{
+    k_ssq_partial<<<CUK_SSQ_BLOCKS, TPB, 0, s>>>(x, n, partial);
+    k_ssq_final<<<1, TPB, 0, s>>>(partial, CUK_SSQ_BLOCKS, result);
+    return launched();
+}
+
+/* --- AdamW (cpu_adamw.c), bc1/bc2 = 1/(1-beta^t) computed on the host as the
+ * cpu does --- */
+
+__global__ void k_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr,
+                        float beta1, float beta2, float eps, float wd, float gs, float inv_bc1,
+                        float inv_bc2)
+{
+    float one_m_b1 = 1.0f - beta1, one_m_b2 = 1.0f - beta2;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x) {
+        float gi = g[i] * gs;
+        float mi = beta1 * m[i] + one_m_b1 * gi;
+        float vi = beta2 * v[i] + one_m_b2 * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        float mhat = mi * inv_bc1, vhat = vi * inv_bc2;
+        p[i] -= lr * (mhat / (sqrtf(vhat) + eps) + wd * p[i]);
+    }
+}
+
+extern "C" int cuk_adamw(cuda_stream_t s, float *p, const float *g, float *m, float *v, size_t n,
+                         float lr, float beta1, float beta2, float eps, float wd,
+                         float grad_scale, float bc1, float bc2)
+{
+    k_adamw<<<grid_for(n, TPB), TPB, 0, s>>>(p, g, m, v, n, lr, beta1, beta2, eps, wd, grad_scale,
+                                             bc1, bc2);
+    return launched();
+}

@@ -1,0 +1,50 @@
+/* cuda_kernels.h — the launchers of cuda_kernels.cu, callable from C.
+ *
+ * Each enqueues its kernel(s) on `stream` and returns the cudaError_t of the
+ * launch as an int (0: launched). Pointers are device memory. fp32 only for
+ * now; the C side (cuda_ops.c) checks descriptors and dtypes first. */
+#ifndef LLMRT_CUDA_KERNELS_H
+#define LLMRT_CUDA_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct CUstream_st *cuda_stream_t; /* cudaStream_t without cuda_runtime.h */
+
+int cuk_bias_add_rows(cuda_stream_t s, float *c, int64_t ldc, const float *bias, int64_t m,
+                      int64_t n, int64_t batch, int64_t stride_c);
+int cuk_bias_grad(cuda_stream_t s, float *dbias, const float *dout, int64_t rows, int64_t cols);
+int cuk_norm_forward(cuda_stream_t s, float *out, float *mean, float *rstd, const float *x,
+                     const float *w, const float *b, int64_t rows, int64_t cols, float eps,
+                     int rms);
+int cuk_norm_backward(cuda_stream_t s, float *dx, float *dw, float *db, const float *x,
+                      const float *w, const float *dy, const float *mean, const float *rstd,
+                      int64_t rows, int64_t cols, int rms);
+int cuk_gelu_forward(cuda_stream_t s, float *out, const float *inp, size_t n, int kind);
+int cuk_gelu_backward(cuda_stream_t s, float *dinp, const float *inp, const float *dout,
+                      size_t n, int kind);
+int cuk_softmax_xent(cuda_stream_t s, const float *logits, const int32_t *targets,
+                     float *losses, float *dlogits, float dloss, int64_t rows, int64_t V,
+                     int64_t Vp);
+int cuk_embedding_forward(cuda_stream_t s, float *out, const int32_t *ids, const float *table,
+                          int64_t rows, int64_t dim, int accumulate);
+int cuk_embedding_backward(cuda_stream_t s, float *dtable, const int32_t *ids, const float *dout,
+                           int64_t rows, int64_t dim);
+int cuk_add(cuda_stream_t s, float *out, const float *a, const float *b, size_t n);
+int cuk_scale(cuda_stream_t s, float *x, size_t n, float alpha);
+/* partial: device scratch of at least CUK_SSQ_BLOCKS doubles; result: device
+ * memory of one double (the final sum). */
+#define CUK_SSQ_BLOCKS 1024
+int cuk_sum_squares(cuda_stream_t s, const float *x, size_t n, double *partial, double *result);
+int cuk_adamw(cuda_stream_t s, float *p, const float *g, float *m, float *v, size_t n, float lr,
+              float beta1, float beta2, float eps, float wd, float grad_scale, float bc1,
+              float bc2);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,209 @@
+/* cuda_ops.c — the vtable entries of the non-gemm kernels: descriptor and
+ * dtype checks, then the launchers of cuda_kernels.cu on the compute stream.
+ *
+ * Unlike the cpu backend, ids (embedding) and targets (softmax_xent) are in
+ * device memory and are not range-checked on the host: an id outside the
+ * table is a device fault (compute-sanitizer names it), not an error return.
+ * Launch errors are reported here; faults inside a kernel surface at the
+ * next synchronising call (copy_to_host, sum_squares, *_synchronize). */
+#include "cuda_internal.h"
+
+#include <math.h>
+
+#define LAUNCH(c, call, what) cuda_check((c), (call), (what))
+
+int cuda_bias_grad(void *ctx, void *dbias, const void *dout, int64_t rows, int64_t cols,
+                   llmrt_dtype dtype)
+{
+    cuda_ctx *c = ctx;
+    int rc = cuda_require_f32(c, "bias_grad", dtype);
+    if (rc) return rc;
+    if (rows < 0 || cols < 0)
+        return c->host->error(LLMRT_ERR_INVALID, "cuda: bias_grad: rows %lld, cols %lld < 0",
+                              (long long)rows, (long long)cols);
+    if (rows == 0 || cols == 0) return LLMRT_OK;
+    return LAUNCH(c, cuk_bias_grad(c->stream, dbias, dout, rows, cols), "bias_grad");
+}
+
+static int norm_check(const cuda_ctx *c, const char *kernel, const llmrt_norm_desc *d)
+{
+    int rc = cuda_require_desc(c, kernel, d, d ? d->struct_size : 0, sizeof *d);
+    if (rc) return rc;
+    if ((rc = cuda_require_f32(c, kernel, d->dtype))) return rc;
+    if (d->rows < 0 || d->cols < 1)
+        return c->host->error(LLMRT_ERR_INVALID, "cuda: %s: rows %lld must be >= 0, cols %lld >= 1",
+                              kernel, (long long)d->rows, (long long)d->cols);
+    if (d->rows > 2147483647LL)
+        return c->host->error(LLMRT_ERR_UNSUPPORTED, "cuda: %s: more than 2^31 rows", kernel);
+    if (!d->inp || !d->weight || !d->rstd || (!d->rms && !d->mean))
+        return c->host->error(LLMRT_ERR_INVALID,
+                              "cuda: %s: inp, weight, rstd and (LayerNorm) mean are required",
+                              kernel);
+    return LLMRT_OK;
+}
+
+int cuda_norm_forward(void *ctx, const llmrt_norm_desc *d)
+{
+    cuda_ctx *c = ctx;
+    int rc = norm_check(c, "norm_forward", d);
+    if (rc) return rc;
+    if (!d->out) return c->host->error(LLMRT_ERR_INVALID, "cuda: norm_forward: out is NULL");
+    return LAUNCH(c,
+                  cuk_norm_forward(c->stream, d->out, d->mean, d->rstd, d->inp, d->weight,
+                                   d->rms ? NULL : d->bias, d->rows, d->cols, d->eps, d->rms),
+                  "norm_forward");
+}
+
+int cuda_norm_backward(void *ctx, const llmrt_norm_desc *d)
+{
+    cuda_ctx *c = ctx;
+    int rc = norm_check(c, "norm_backward", d);
+    if (rc) return rc;
+    if (!d->dout) return c->host->error(LLMRT_ERR_INVALID, "cuda: norm_backward: dout is NULL");
+    return LAUNCH(c,
+                  cuk_norm_backward(c->stream, d->dinp, d->dweight, d->rms ? NULL : d->dbias,
+                                    d->inp, d->weight, d->dout, d->mean, d->rstd, d->rows,
+                                    d->cols, d->rms),
+                  "norm_backward");
+}
+
+static int gelu_check(const cuda_ctx *c, const char *kernel, llmrt_dtype dtype,
+                      llmrt_gelu_kind kind)
+{
+    int rc = cuda_require_f32(c, kernel, dtype);
+    if (rc) return rc;
+    if (kind != LLMRT_GELU_TANH && kind != LLMRT_GELU_ERF)
+        return c->host->error(LLMRT_ERR_INVALID, "cuda: %s: unknown gelu kind %d (0 tanh, 1 erf)",
+                              kernel, (int)kind);
+    return LLMRT_OK;
+}
+
+int cuda_gelu_forward(void *ctx, void *out, const void *inp, size_t n, llmrt_dtype dtype,
+                      llmrt_gelu_kind kind)
+{
+    cuda_ctx *c = ctx;
+    int rc = gelu_check(c, "gelu_forward", dtype, kind);
+    if (rc || n == 0) return rc;
+    return LAUNCH(c, cuk_gelu_forward(c->stream, out, inp, n, (int)kind), "gelu_forward");
+}
+
+int cuda_gelu_backward(void *ctx, void *dinp, const void *inp, const void *dout, size_t n,
+                       llmrt_dtype dtype, llmrt_gelu_kind kind)
+{
+    cuda_ctx *c = ctx;
+    int rc = gelu_check(c, "gelu_backward", dtype, kind);
+    if (rc || n == 0) return rc;
+    return LAUNCH(c, cuk_gelu_backward(c->stream, dinp, inp, dout, n, (int)kind),
+                  "gelu_backward");
+}
+
+int cuda_softmax_xent(void *ctx, const llmrt_xent_desc *d)
+{
+    cuda_ctx *c = ctx;
+    int rc = cuda_require_desc(c, "softmax_xent", d, d ? d->struct_size : 0, sizeof *d);
+    if (rc) return rc;
+    if ((rc = cuda_require_f32(c, "softmax_xent", d->dtype))) return rc;
+    if (d->rows < 0 || d->vocab < 1 || d->padded_vocab < d->vocab)
+        return c->host->error(LLMRT_ERR_INVALID,
+                              "cuda: softmax_xent: rows %lld >= 0, vocab %lld >= 1 and "
+                              "padded_vocab %lld >= vocab are required",
+                              (long long)d->rows, (long long)d->vocab,
+                              (long long)d->padded_vocab);
+    if (d->rows == 0) return LLMRT_OK;
+    if (d->rows > 2147483647LL)
+        return c->host->error(LLMRT_ERR_UNSUPPORTED, "cuda: softmax_xent: more than 2^31 rows");
+    if (!d->logits || !d->targets || !d->losses)
+        return c->host->error(LLMRT_ERR_INVALID,
+                              "cuda: softmax_xent: logits, targets and losses are required");
+    return LAUNCH(c,
+                  cuk_softmax_xent(c->stream, d->logits, d->targets, d->losses, d->dlogits,
+                                   d->dloss, d->rows, d->vocab, d->padded_vocab),
+                  "softmax_xent");
+}
+
+int cuda_embedding_forward(void *ctx, void *out, const int32_t *ids, const void *table,
+                           int64_t rows, int64_t dim, llmrt_dtype dtype, int accumulate)
+{
+    cuda_ctx *c = ctx;
+    int rc = cuda_require_f32(c, "embedding_forward", dtype);
+    if (rc) return rc;
+    if (rows < 0 || dim < 0)
+        return c->host->error(LLMRT_ERR_INVALID, "cuda: embedding_forward: rows %lld, dim %lld < 0",
+                              (long long)rows, (long long)dim);
+    if (rows == 0 || dim == 0) return LLMRT_OK;
+    return LAUNCH(c, cuk_embedding_forward(c->stream, out, ids, table, rows, dim, accumulate),
+                  "embedding_forward");
+}
+
+int cuda_embedding_backward(void *ctx, void *dtable, const int32_t *ids, const void *dout,
+                            int64_t rows, int64_t dim, llmrt_dtype dtype)
+{
+    cuda_ctx *c = ctx;
+    int rc = cuda_require_f32(c, "embedding_backward", dtype);
+    if (rc) return rc;
+    if (rows < 0 || dim < 0)
+        return c->host->error(LLMRT_ERR_INVALID,
+                              "cuda: embedding_backward: rows %lld, dim %lld < 0",
+                              (long long)rows, (long long)dim);
+    if (rows == 0 || dim == 0) return LLMRT_OK;
+    return LAUNCH(c, cuk_embedding_backward(c->stream, dtable, ids, dout, rows, dim),
+                  "embedding_backward");
+}
+
+int cuda_add(void *ctx, void *out, const void *a, const void *b, size_t n, llmrt_dtype dtype)
+{
+    cuda_ctx *c = ctx;
+    int rc = cuda_require_f32(c, "add", dtype);
+    if (rc || n == 0) return rc;
+    return LAUNCH(c, cuk_add(c->stream, out, a, b, n), "add");
+}
+
+int cuda_scale(void *ctx, void *x, size_t n, llmrt_dtype dtype, float alpha)
+{
+    cuda_ctx *c = ctx;
+    int rc = cuda_require_f32(c, "scale", dtype);
+    if (rc || n == 0) return rc;
+    return LAUNCH(c, cuk_scale(c->stream, x, n, alpha), "scale");
+}
+
+int cuda_sum_squares(void *ctx, const void *x, size_t n, llmrt_dtype dtype, double *result)
+{
+    cuda_ctx *c = ctx;
+    int rc = cuda_require_f32(c, "sum_squares", dtype);
+    if (rc) return rc;
+    if (!result) return c->host->error(LLMRT_ERR_INVALID, "cuda: sum_squares: result is NULL");
+    if (n == 0) {
+        *result = 0.0;
+        return LLMRT_OK;
+    }
+    double *dres = c->ssq_scratch + CUK_SSQ_BLOCKS;
+    if ((rc = LAUNCH(c, cuk_sum_squares(c->stream, x, n, c->ssq_scratch, dres), "sum_squares")))
+        return rc;
+    /* Rule 5: synchronous. */
+    if ((rc = cuda_check(c, cudaMemcpyAsync(result, dres, sizeof *result, cudaMemcpyDeviceToHost,
+                                            c->stream),
+                         "sum_squares (copy)")))
+        return rc;
+    return cuda_check(c, cudaStreamSynchronize(c->stream), "sum_squares (synchronize)");
+}
+
+int cuda_adamw(void *ctx, const llmrt_adamw_desc *d)
+{
+    cuda_ctx *c = ctx;
+    int rc = cuda_require_desc(c, "adamw", d, d ? d->struct_size : 0, sizeof *d);
+    if (rc) return rc;
+    if ((rc = cuda_require_f32(c, "adamw (grads)", d->grad_type))) return rc;
+    if (d->t < 1)
+        return c->host->error(LLMRT_ERR_INVALID, "cuda: adamw: step t = %lld, must be >= 1",
+                              (long long)d->t);
+    if (d->n == 0) return LLMRT_OK;
+    if (!d->params || !d->grads || !d->m || !d->v)
+        return c->host->error(LLMRT_ERR_INVALID, "cuda: adamw: params, grads, m or v is NULL");
+    /* The bias corrections exactly as cpu_adamw.c computes them. */
+    float inv_bc1 = (float)(1.0 / (1.0 - pow((double)d->beta1, (double)d->t)));
+    float inv_bc2 = (float)(1.0 / (1.0 - pow((double)d->beta2, (double)d->t)));
+    return LAUNCH(c,
+                  cuk_adamw(c->stream, d->params, d->grads, d->m, d->v, d->n, d->lr, d->beta1,
+                            d->beta2, d->eps, d->weight_decay, d->grad_scale, inv_bc1, inv_bc2),
+                  "adamw");
+}

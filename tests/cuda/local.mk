@@ -1,0 +1,15 @@
+# tests/cuda: the cuda backend against the cpu backend, both loaded from
+# LLMRT_PLUGIN_PATH (the cuda plugin's .libs is added below). Exits 77 (SKIP)
+# where cuda's probe finds no usable GPU. tests/gpu/run is the script a GPU
+# machine runs (docs/cuda.md).
+EXTRA_DIST += tests/gpu/run
+if BUILD_CUDA
+if BUILD_CPU
+check_PROGRAMS += tests/cuda/test_cuda_ops
+TESTS += tests/cuda/test_cuda_ops
+tests_cuda_test_cuda_ops_SOURCES = tests/cuda/test_cuda_ops.c tests/cpu/host_stub.c tests/cpu/host_stub.h
+tests_cuda_test_cuda_ops_CFLAGS = $(TEST_CFLAGS)
+tests_cuda_test_cuda_ops_LDADD = $(CHECK_LIBS) -ldl -lm
+EXTRA_tests_cuda_test_cuda_ops_DEPENDENCIES = plugins/cpu/llmrt-compute-cpu.la plugins/cuda/llmrt-compute-cuda.la
+endif
+endif
