@@ -30,6 +30,8 @@ typedef struct cuda_ctx {
     cudaStream_t stream;        /* the compute stream */
     cublasHandle_t blas;
     double *ssq_scratch;        /* CUK_SSQ_BLOCKS + 1 doubles (sum_squares) */
+    float *att_scratch;         /* attention_backward's delta, grown on demand */
+    size_t att_scratch_floats;
     size_t total_memory;
     double peak_f32, peak_bf16;
     char device_name[1024];
@@ -58,6 +60,8 @@ int cuda_gelu_forward(void *ctx, void *out, const void *inp, size_t n, llmrt_dty
                       llmrt_gelu_kind kind);
 int cuda_gelu_backward(void *ctx, void *dinp, const void *inp, const void *dout, size_t n,
                        llmrt_dtype dtype, llmrt_gelu_kind kind);
+int cuda_attention_forward(void *ctx, const llmrt_attention_desc *d);
+int cuda_attention_backward(void *ctx, const llmrt_attention_desc *d);
 int cuda_softmax_xent(void *ctx, const llmrt_xent_desc *d);
 int cuda_embedding_forward(void *ctx, void *out, const int32_t *ids, const void *table,
                            int64_t rows, int64_t dim, llmrt_dtype dtype, int accumulate);

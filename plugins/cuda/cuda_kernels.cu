@@ -446,3 +446,199 @@ extern "C" int cuk_adamw(cuda_stream_t s, float *p, const float *g, float *m, fl
                                              bc1, bc2);
     return launched();
 }
+
+/* --- attention (cpu_attention.c's formulas), the simple version: one thread
+ * per query row (forward, dq) or key row (dk, dv) or (head, i, j) (dbias),
+ * scores recomputed from q, k and lse; nothing of size q_len x kv_len is
+ * stored. Each output element is summed by one thread in key (or query, or
+ * batch) order: deterministic, no atomics. Correct first, fast later: the
+ * flash-attention style tiled kernel is the follow-up (docs/cuda.md). --- */
+
+struct att_args {
+    int64_t B, H, Tq, Tk, D, off;
+    int causal;
+    float scale;
+    const float *q, *k, *v, *dout, *bias, *lse, *delta;
+    float *out, *lsew, *dq, *dk, *dv, *dbias, *deltaw;
+    int64_t qs, ks, vs, os;
+};
+
+__device__ __forceinline__ int64_t att_visible(const att_args &a, int64_t i)
+{
+    if (!a.causal) return a.Tk;
+    int64_t n = i + a.off + 1;
+    return n < 0 ? 0 : n > a.Tk ? a.Tk : n;
+}
+
+__device__ __forceinline__ float att_score(const att_args &a, const float *qi, const float *kj,
+                                           int64_t h, int64_t i, int64_t j)
+{
+    float s = 0.0f;
+    for (int64_t d = 0; d < a.D; d++) s += qi[d] * kj[d];
+    s *= a.scale;
+    if (a.bias) s += a.bias[(h * a.Tq + i) * a.Tk + j];
+    return s;
+}
+
+__global__ void k_att_forward(att_args a)
+{
+    int64_t r = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+    if (r >= a.B * a.H * a.Tq) return;
+    int64_t i = r % a.Tq, h = r / a.Tq % a.H, b = r / (a.Tq * a.H);
+    const float *qi = a.q + (b * a.Tq + i) * a.qs + h * a.D;
+    float *oi = a.out + (b * a.Tq + i) * a.os + h * a.D;
+    int64_t n = att_visible(a, i);
+    float acc[CUK_ATT_MAX_D];
+    for (int64_t d = 0; d < a.D; d++) acc[d] = 0.0f;
+    if (n == 0) {
+        for (int64_t d = 0; d < a.D; d++) oi[d] = 0.0f;
+        a.lsew[(b * a.H + h) * a.Tq + i] = -INFINITY;
+        return;
+    }
+    float m = -INFINITY;
+    for (int64_t j = 0; j < n; j++)
+        m = fmaxf(m, att_score(a, qi, a.k + (b * a.Tk + j) * a.ks + h * a.D, h, i, j));
+    float s = 0.0f;
+    for (int64_t j = 0; j < n; j++) {
+        float p = expf(att_score(a, qi, a.k + (b * a.Tk + j) * a.ks + h * a.D, h, i, j) - m);
+        s += p;
+        const float *vj = a.v + (b * a.Tk + j) * a.vs + h * a.D;
+        for (int64_t d = 0; d < a.D; d++) acc[d] += p * vj[d];
+    }
+    float inv = 1.0f / s;
+    for (int64_t d = 0; d < a.D; d++) oi[d] = acc[d] * inv;
+    a.lsew[(b * a.H + h) * a.Tq + i] = m + logf(s);
+}
+
+/* Per query row: delta_i = sum_j P_ij dP_ij (dP = dO V^T), then
+ * dq_i += scale sum_j P_ij (dP_ij - delta_i) k_j. delta is kept for the
+ * dk/dv and dbias kernels. */
+__global__ void k_att_backward_dq(att_args a)
+{
+    int64_t r = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+    if (r >= a.B * a.H * a.Tq) return;
+    int64_t i = r % a.Tq, h = r / a.Tq % a.H, b = r / (a.Tq * a.H);
+    const float *qi = a.q + (b * a.Tq + i) * a.qs + h * a.D;
+    const float *doi = a.dout + (b * a.Tq + i) * a.os + h * a.D;
+    float lse = a.lse[(b * a.H + h) * a.Tq + i];
+    int64_t n = att_visible(a, i);
+    float delta = 0.0f;
+    for (int64_t j = 0; j < n; j++) {
+        float p = expf(att_score(a, qi, a.k + (b * a.Tk + j) * a.ks + h * a.D, h, i, j) - lse);
+        const float *vj = a.v + (b * a.Tk + j) * a.vs + h * a.D;
+        float dp = 0.0f;
+        for (int64_t d = 0; d < a.D; d++) dp += doi[d] * vj[d];
+        delta += p * dp;
+    }
+    a.deltaw[r] = delta;
+    if (!a.dq) return;
+    float acc[CUK_ATT_MAX_D];
+    for (int64_t d = 0; d < a.D; d++) acc[d] = 0.0f;
+    for (int64_t j = 0; j < n; j++) {
+        const float *kj = a.k + (b * a.Tk + j) * a.ks + h * a.D;
+        float p = expf(att_score(a, qi, kj, h, i, j) - lse);
+        const float *vj = a.v + (b * a.Tk + j) * a.vs + h * a.D;
+        float dp = 0.0f;
+        for (int64_t d = 0; d < a.D; d++) dp += doi[d] * vj[d];
+        float ds = p * (dp - delta);
+        for (int64_t d = 0; d < a.D; d++) acc[d] += ds * kj[d];
+    }
+    float *dqi = a.dq + (b * a.Tq + i) * a.qs + h * a.D;
+    for (int64_t d = 0; d < a.D; d++) dqi[d] += a.scale * acc[d];
+}
+
+/* Per key row j: dv_j += sum_i P_ij dO_i, dk_j += scale sum_i dS_ij q_i over
+ * the queries that see j. */
+__global__ void k_att_backward_dkv(att_args a)
+{
+    int64_t r = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+    if (r >= a.B * a.H * a.Tk) return;
+    int64_t j = r % a.Tk, h = r / a.Tk % a.H, b = r / (a.Tk * a.H);
+    const float *kj = a.k + (b * a.Tk + j) * a.ks + h * a.D;
+    const float *vj = a.v + (b * a.Tk + j) * a.vs + h * a.D;
+    float adk[CUK_ATT_MAX_D], adv[CUK_ATT_MAX_D];
+    for (int64_t d = 0; d < a.D; d++) adk[d] = adv[d] = 0.0f;
+    for (int64_t i = 0; i < a.Tq; i++) {
+        if (j >= att_visible(a, i)) continue;
+        const float *qi = a.q + (b * a.Tq + i) * a.qs + h * a.D;
+        const float *doi = a.dout + (b * a.Tq + i) * a.os + h * a.D;
+        int64_t row = (b * a.H + h) * a.Tq + i;
+        float p = expf(att_score(a, qi, kj, h, i, j) - a.lse[row]);
+        float dp = 0.0f;
+        for (int64_t d = 0; d < a.D; d++) dp += doi[d] * vj[d];
+        float ds = p * (dp - a.delta[row]);
+        for (int64_t d = 0; d < a.D; d++) {
+            adv[d] += p * doi[d];
+            adk[d] += ds * qi[d];
+        }
+    }
+    float *dkj = a.dk ? a.dk + (b * a.Tk + j) * a.ks + h * a.D : NULL;
+    float *dvj = a.dv ? a.dv + (b * a.Tk + j) * a.vs + h * a.D : NULL;
+    for (int64_t d = 0; d < a.D; d++) {
+        if (dkj) dkj[d] += a.scale * adk[d];
+        if (dvj) dvj[d] += adv[d];
+    }
+}
+
+/* dbias[h, i, j] += sum over the batch of dS_bhij. */
+__global__ void k_att_backward_dbias(att_args a)
+{
+    int64_t r = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+    if (r >= a.H * a.Tq * a.Tk) return;
+    int64_t j = r % a.Tk, i = r / a.Tk % a.Tq, h = r / (a.Tk * a.Tq);
+    if (j >= att_visible(a, i)) return;
+    float acc = 0.0f;
+    for (int64_t b = 0; b < a.B; b++) {
+        const float *qi = a.q + (b * a.Tq + i) * a.qs + h * a.D;
+        const float *kj = a.k + (b * a.Tk + j) * a.ks + h * a.D;
+        const float *vj = a.v + (b * a.Tk + j) * a.vs + h * a.D;
+        const float *doi = a.dout + (b * a.Tq + i) * a.os + h * a.D;
+        int64_t row = (b * a.H + h) * a.Tq + i;
+        float p = expf(att_score(a, qi, kj, h, i, j) - a.lse[row]);
+        float dp = 0.0f;
+        for (int64_t d = 0; d < a.D; d++) dp += doi[d] * vj[d];
+        acc += p * (dp - a.delta[row]);
+    }
+    a.dbias[r] += acc;
+}
+
+static att_args att_make(const cuk_att *p)
+{
+    att_args a;
+    a.B = p->batch; a.H = p->heads; a.Tq = p->q_len; a.Tk = p->kv_len; a.D = p->head_dim;
+    a.off = p->kv_len - p->q_len;
+    a.causal = p->causal; a.scale = p->scale;
+    a.q = p->q; a.k = p->k; a.v = p->v; a.dout = p->dout; a.bias = p->bias; a.lse = p->lse;
+    a.delta = p->delta;
+    a.out = p->out; a.lsew = p->lse; a.dq = p->dq; a.dk = p->dk; a.dv = p->dv;
+    a.dbias = p->dbias; a.deltaw = p->delta;
+    a.qs = p->q_row_stride; a.ks = p->k_row_stride; a.vs = p->v_row_stride;
+    a.os = p->out_row_stride;
+    return a;
+}
+
+#define ATT_TPB 128
+
+extern "C" int cuk_attention_forward(cuda_stream_t s, const cuk_att *p)
+{
+    att_args a = att_make(p);
+    size_t rows = (size_t)(a.B * a.H * a.Tq);
+    if (rows == 0) return 0;
+    k_att_forward<<<(unsigned)((rows + ATT_TPB - 1) / ATT_TPB), ATT_TPB, 0, s>>>(a);
+    return launched();
+}
+
+extern "C" int cuk_attention_backward(cuda_stream_t s, const cuk_att *p)
+{
+    att_args a = att_make(p);
+    size_t qrows = (size_t)(a.B * a.H * a.Tq), krows = (size_t)(a.B * a.H * a.Tk);
+    if (qrows == 0) return 0;
+    k_att_backward_dq<<<(unsigned)((qrows + ATT_TPB - 1) / ATT_TPB), ATT_TPB, 0, s>>>(a);
+    if ((a.dk || a.dv) && krows)
+        k_att_backward_dkv<<<(unsigned)((krows + ATT_TPB - 1) / ATT_TPB), ATT_TPB, 0, s>>>(a);
+    if (a.dbias) {
+        size_t n = (size_t)(a.H * a.Tq * a.Tk);
+        if (n) k_att_backward_dbias<<<(unsigned)((n + ATT_TPB - 1) / ATT_TPB), ATT_TPB, 0, s>>>(a);
+    }
+    return launched();
+}

@@ -44,6 +44,21 @@ int cuk_adamw(cuda_stream_t s, float *p, const float *g, float *m, float *v, siz
               float beta1, float beta2, float eps, float wd, float grad_scale, float bc1,
               float bc2);
 
+/* Attention (the fields of llmrt_attention_desc, fp32). delta: device
+ * scratch of batch * heads * q_len floats (backward only). head_dim at most
+ * CUK_ATT_MAX_D. */
+#define CUK_ATT_MAX_D 256
+typedef struct cuk_att {
+    int64_t batch, heads, q_len, kv_len, head_dim;
+    float scale;
+    int causal;
+    const float *q, *k, *v, *dout, *bias;
+    int64_t q_row_stride, k_row_stride, v_row_stride, out_row_stride;
+    float *out, *lse, *dq, *dk, *dv, *dbias, *delta;
+} cuk_att;
+int cuk_attention_forward(cuda_stream_t s, const cuk_att *p);
+int cuk_attention_backward(cuda_stream_t s, const cuk_att *p);
+
 #ifdef __cplusplus
 }
 #endif

@@ -207,3 +207,79 @@ int cuda_adamw(void *ctx, const llmrt_adamw_desc *d)
                             d->beta2, d->eps, d->weight_decay, d->grad_scale, inv_bc1, inv_bc2),
                   "adamw");
 }
+
+static int att_setup(const cuda_ctx *c, const char *kernel, const llmrt_attention_desc *d,
+                     cuk_att *p)
+{
+    int rc = cuda_require_desc(c, kernel, d, d ? d->struct_size : 0, sizeof *d);
+    if (rc) return rc;
+    if ((rc = cuda_require_f32(c, kernel, d->dtype))) return rc;
+    if (d->batch < 0 || d->heads < 0 || d->q_len < 0 || d->kv_len < 0 || d->head_dim < 1)
+        return c->host->error(LLMRT_ERR_INVALID,
+                              "cuda: %s: batch %lld, heads %lld, q_len %lld, kv_len %lld must be "
+                              ">= 0 and head_dim %lld >= 1",
+                              kernel, (long long)d->batch, (long long)d->heads,
+                              (long long)d->q_len, (long long)d->kv_len, (long long)d->head_dim);
+    if (d->head_dim > CUK_ATT_MAX_D)
+        return c->host->error(LLMRT_ERR_UNSUPPORTED, "cuda: %s: head_dim %lld is above %d",
+                              kernel, (long long)d->head_dim, CUK_ATT_MAX_D);
+    int64_t width = d->heads * d->head_dim;
+    if (d->q_row_stride < width || d->k_row_stride < width || d->v_row_stride < width ||
+        d->out_row_stride < width)
+        return c->host->error(LLMRT_ERR_INVALID,
+                              "cuda: %s: row strides must be at least heads * head_dim = %lld",
+                              kernel, (long long)width);
+    if (d->batch * d->heads * (d->q_len > d->kv_len ? d->q_len : d->kv_len) > 2147483647LL * 128 ||
+        d->heads * d->q_len * d->kv_len > 2147483647LL * 128)
+        return c->host->error(LLMRT_ERR_UNSUPPORTED, "cuda: %s: too many rows for one grid",
+                              kernel);
+    if (!d->q || !d->k || !d->v || !d->lse)
+        return c->host->error(LLMRT_ERR_INVALID, "cuda: %s: q, k, v and lse are required",
+                              kernel);
+    cuk_att a = {
+        .batch = d->batch, .heads = d->heads, .q_len = d->q_len, .kv_len = d->kv_len,
+        .head_dim = d->head_dim, .scale = d->scale, .causal = d->causal,
+        .q = d->q, .k = d->k, .v = d->v, .dout = d->dout, .bias = d->bias,
+        .q_row_stride = d->q_row_stride, .k_row_stride = d->k_row_stride,
+        .v_row_stride = d->v_row_stride, .out_row_stride = d->out_row_stride,
+        .out = d->out, .lse = d->lse, .dq = d->dq, .dk = d->dk, .dv = d->dv,
+        .dbias = d->dbias, .delta = NULL,
+    };
+    *p = a;
+    return LLMRT_OK;
+}
+
+int cuda_attention_forward(void *ctx, const llmrt_attention_desc *d)
+{
+    cuda_ctx *c = ctx;
+    cuk_att a;
+    int rc = att_setup(c, "attention_forward", d, &a);
+    if (rc) return rc;
+    if (!d->out)
+        return c->host->error(LLMRT_ERR_INVALID, "cuda: attention_forward: out is NULL");
+    return LAUNCH(c, cuk_attention_forward(c->stream, &a), "attention_forward");
+}
+
+int cuda_attention_backward(void *ctx, const llmrt_attention_desc *d)
+{
+    cuda_ctx *c = ctx;
+    cuk_att a;
+    int rc = att_setup(c, "attention_backward", d, &a);
+    if (rc) return rc;
+    if (!d->dout)
+        return c->host->error(LLMRT_ERR_INVALID, "cuda: attention_backward: dout is NULL");
+    size_t need = (size_t)(d->batch * d->heads * d->q_len);
+    if (need == 0) return LLMRT_OK;
+    if (need > c->att_scratch_floats) {
+        /* cudaFree waits for the kernels that still read the old scratch. */
+        if (c->att_scratch) cudaFree(c->att_scratch);
+        c->att_scratch = NULL;
+        c->att_scratch_floats = 0;
+        if ((rc = cuda_check(c, cudaMalloc((void **)&c->att_scratch, need * sizeof(float)),
+                             "attention_backward (scratch)")))
+            return rc;
+        c->att_scratch_floats = need;
+    }
+    a.delta = c->att_scratch;
+    return LAUNCH(c, cuk_attention_backward(c->stream, &a), "attention_backward");
+}

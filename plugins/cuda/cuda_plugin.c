@@ -329,6 +329,15 @@ static int cuda_probe(const llmrt_host_api *host)
 {
     int n = 0;
     cudaError_t err = cudaGetDeviceCount(&n);
+    if (err == cudaErrorInsufficientDriver || err == cudaErrorNoDevice) {
+        int rt = 0;
+        cudaRuntimeGetVersion(&rt);
+        host->error(LLMRT_ERR_UNSUPPORTED,
+                    "cuda: no usable GPU here: no NVIDIA GPU, or its driver is missing or older "
+                    "than this plugin's CUDA %d.%d runtime (%s)",
+                    rt / 1000, rt % 1000 / 10, cudaGetErrorName(err));
+        return 0;
+    }
     if (err != cudaSuccess) {
         host->error(LLMRT_ERR_UNSUPPORTED, "cuda: no usable GPU here: %s (%s)",
                     cudaGetErrorString(err), cudaGetErrorName(err));
@@ -349,6 +358,7 @@ static void release(cuda_ctx *c)
         obj_release(o);
     }
     if (c->ssq_scratch) cudaFree(c->ssq_scratch);
+    if (c->att_scratch) cudaFree(c->att_scratch);
     if (c->blas) cublasDestroy(c->blas);
     if (c->stream) cudaStreamDestroy(c->stream);
     free(c);
@@ -477,6 +487,8 @@ static const llmrt_compute_vtable cuda_vtable = {
     .norm_backward = cuda_norm_backward,
     .gelu_forward = cuda_gelu_forward,
     .gelu_backward = cuda_gelu_backward,
+    .attention_forward = cuda_attention_forward,
+    .attention_backward = cuda_attention_backward,
     .softmax_xent = cuda_softmax_xent,
     .embedding_forward = cuda_embedding_forward,
     .embedding_backward = cuda_embedding_backward,

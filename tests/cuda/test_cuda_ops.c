@@ -82,9 +82,10 @@ static void cmp(const char *what, const float *ref, const void *d, size_t n)
                   "%s: copy_to_host: %s", what, test_host_error());
     double maxabs = 0;
     for (size_t i = 0; i < n; i++)
-        if (fabs(ref[i]) > maxabs) maxabs = fabs(ref[i]);
+        if (isfinite(ref[i]) && fabs(ref[i]) > maxabs) maxabs = fabs(ref[i]);
     for (size_t i = 0; i < n; i++) {
         double tol = 1e-5 * fabs(ref[i]) + 1e-6 * maxabs;
+        if (g[i] == ref[i]) continue; /* also equal infinities */
         if (!(fabs((double)g[i] - (double)ref[i]) <= tol) && !(isnan(g[i]) && isnan(ref[i]))) {
             free(g);
             ck_abort_msg("%s[%zu]: cuda %.9g, cpu %.9g (tolerance %.3g)", what, i, (double)g[i],
@@ -286,6 +287,64 @@ START_TEST(test_gelu)
 }
 END_TEST
 
+/* q, k, v as slices of one fused qkv row (stride 3 H D), out/dout with their
+ * own stride; with and without causal mask, bias/dbias and q_len < kv_len. */
+static void one_attention(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, int causal,
+                          int bias)
+{
+    int64_t W = H * D, qs = 3 * W, os = W + 4;
+    size_t nq = (size_t)(B * (Tq > Tk ? Tq : Tk) * qs), no = (size_t)(B * Tq * os);
+    size_t nl = (size_t)(B * H * Tq), nb = (size_t)(H * Tq * Tk);
+    float *qkv = hrand(nq, -1, 1), *out = hrand(no, 0, 0), *lse = hrand(nl, 0, 0),
+          *bi = hrand(nb, -0.5f, 0.5f), *dout = hrand(no, -1, 1), *dqkv = hrand(nq, -1, 1),
+          *db = hrand(nb, -1, 1);
+    void *gqkv = dev(qkv, nq * 4), *gout = dev(NULL, no * 4), *glse = dev(NULL, nl * 4),
+         *gbi = dev(bi, nb * 4), *gdout = dev(dout, no * 4), *gdqkv = dev(dqkv, nq * 4),
+         *gdb = dev(db, nb * 4);
+    llmrt_attention_desc d = {
+        .struct_size = sizeof d, .batch = B, .heads = H, .q_len = Tq, .kv_len = Tk,
+        .head_dim = D, .dtype = LLMRT_DTYPE_F32, .scale = 1.0f / sqrtf((float)D),
+        .causal = causal, .q = qkv, .q_row_stride = qs, .k = qkv + W, .k_row_stride = qs,
+        .v = qkv + 2 * W, .v_row_stride = qs, .out = out, .out_row_stride = os, .lse = lse,
+        .bias = bias ? bi : NULL, .dout = dout, .dq = dqkv, .dk = dqkv + W, .dv = dqkv + 2 * W,
+        .dbias = bias ? db : NULL};
+    OK(cpu_vt->attention_forward(cpu, &d));
+    OK(cpu_vt->attention_backward(cpu, &d));
+    llmrt_attention_desc g = d;
+    g.q = gqkv;
+    g.k = (float *)gqkv + W;
+    g.v = (float *)gqkv + 2 * W;
+    g.out = gout;
+    g.lse = glse;
+    g.bias = bias ? gbi : NULL;
+    g.dout = gdout;
+    g.dq = gdqkv;
+    g.dk = (float *)gdqkv + W;
+    g.dv = (float *)gdqkv + 2 * W;
+    g.dbias = bias ? gdb : NULL;
+    OK(gpu_vt->attention_forward(gpu, &g));
+    OK(gpu_vt->attention_backward(gpu, &g));
+    char what[96];
+    snprintf(what, sizeof what, "attention B%lld H%lld Tq%lld Tk%lld D%lld causal %d bias %d",
+             (long long)B, (long long)H, (long long)Tq, (long long)Tk, (long long)D, causal,
+             bias);
+    cmp(what, out, gout, no);
+    cmp(what, lse, glse, nl); /* -inf rows: equal values pass */
+    cmp(what, dqkv, gdqkv, nq);
+    if (bias) cmp(what, db, gdb, nb);
+}
+
+START_TEST(test_attention)
+{
+    for (int causal = 0; causal < 2; causal++)
+        for (int bias = 0; bias < 2; bias++) {
+            one_attention(2, 3, 37, 37, 16, causal, bias);
+            one_attention(1, 2, 20, 45, 64, causal, bias);
+        }
+    one_attention(1, 2, 30, 12, 8, 1, 0); /* rows that see no key: lse -inf, out 0 */
+}
+END_TEST
+
 START_TEST(test_softmax_xent)
 {
     int64_t rows = 41, V = 1000, Vp = 1024;
@@ -438,6 +497,7 @@ int main(void)
     tcase_add_test(tc, test_bias_grad);
     tcase_add_test(tc, test_norm);
     tcase_add_test(tc, test_gelu);
+    tcase_add_test(tc, test_attention);
     tcase_add_test(tc, test_softmax_xent);
     tcase_add_test(tc, test_embedding);
     tcase_add_test(tc, test_elementwise_and_sum_squares);
