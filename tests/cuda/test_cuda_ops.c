@@ -35,7 +35,7 @@ static float frand(float lo, float hi)
     return lo + (hi - lo) * (float)u;
 }
 
-#define MAXBUF 64
+#define MAXBUF 256
 static void *cbufs[MAXBUF], *gbufs[MAXBUF];
 static int ncb, ngb;
 
@@ -417,7 +417,7 @@ START_TEST(test_elementwise_and_sum_squares)
     OK(cpu_vt->sum_squares(cpu, a, n, LLMRT_DTYPE_F32, &sc));
     OK(gpu_vt->sum_squares(gpu, ga, n, LLMRT_DTYPE_F32, &sg));
     OK(gpu_vt->sum_squares(gpu, ga, n, LLMRT_DTYPE_F32, &sg2));
-    ck_assert_msg(fabs(sc - sg) <= 1e-12 * sc, "sum_squares: cuda %.17g, cpu %.17g", sg, sc);
+    ck_assert_msg(fabs(sc - sg) <= 1e-10 * sc, "sum_squares: cuda %.17g, cpu %.17g", sg, sc);
     ck_assert_msg(memcmp(&sg, &sg2, sizeof sg) == 0, "sum_squares is not deterministic");
     /* An inf propagates. */
     float inf = INFINITY;
