@@ -2,7 +2,7 @@
 # LLMRT_PLUGIN_PATH (the cuda plugin's .libs is added below). Exits 77 (SKIP)
 # where cuda's probe finds no usable GPU. tests/gpu/run is the script a GPU
 # machine runs (docs/cuda.md).
-EXTRA_DIST += tests/gpu/run
+EXTRA_DIST += tests/gpu/run tests/gpu/bundle
 if BUILD_CUDA
 if BUILD_CPU
 check_PROGRAMS += tests/cuda/test_cuda_ops
