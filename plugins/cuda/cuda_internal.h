@@ -71,5 +71,8 @@ int cuda_add(void *ctx, void *out, const void *a, const void *b, size_t n, llmrt
 int cuda_scale(void *ctx, void *x, size_t n, llmrt_dtype dtype, float alpha);
 int cuda_sum_squares(void *ctx, const void *x, size_t n, llmrt_dtype dtype, double *result);
 int cuda_adamw(void *ctx, const llmrt_adamw_desc *d);
+int cuda_convert(void *ctx, void *dst, llmrt_dtype dst_type, const void *src,
+                 llmrt_dtype src_type, size_t n);
+int cuda_convert_ex(void *ctx, const llmrt_convert_desc *d);
 
 #endif

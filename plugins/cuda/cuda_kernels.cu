@@ -642,3 +642,66 @@ extern "C" int cuk_attention_backward(cuda_stream_t s, const cuk_att *p)
     }
     return launched();
 }
+
+/* --- conversions: convert.h itself, compiled for the device (convert_dev.h
+ * is generated from it by plugins/cuda/local.mk), so the bits are those of
+ * the specification. nvcc's default -prec-div=true and -ftz=false keep 1/s
+ * and subnormals IEEE, as convert.h requires; nearbyintf and
+ * __float2int_rn round half to even like the cpu's nearbyintf/lrintf. --- */
+
+#include "convert_dev.h"
+
+__device__ __forceinline__ int32_t f32_to_i32_dev(float v)
+{
+    if (v != v) return 0;
+    if (v >= 2147483647.0f) return INT32_MAX;
+    if (v <= -2147483648.0f) return INT32_MIN;
+    return __float2int_rn(v);
+}
+
+__global__ void k_convert(int kind, void *dst, const void *src, size_t n, int64_t cols,
+                          uint64_t seed, uint64_t offset, const float *scales, int axis)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x) {
+        switch (kind) {
+        case CUK_F16_F32: ((float *)dst)[i] = llmrt_f16_to_f32(((const uint16_t *)src)[i]); break;
+        case CUK_BF16_F32: ((float *)dst)[i] = llmrt_bf16_to_f32(((const uint16_t *)src)[i]); break;
+        case CUK_F32_F16: ((uint16_t *)dst)[i] = llmrt_f32_to_f16(((const float *)src)[i]); break;
+        case CUK_F32_BF16: ((uint16_t *)dst)[i] = llmrt_f32_to_bf16(((const float *)src)[i]); break;
+        case CUK_F32_BF16_SR:
+            ((uint16_t *)dst)[i] =
+                llmrt_f32_to_bf16_sr(((const float *)src)[i], llmrt_sr_bits(seed, offset + i));
+            break;
+        case CUK_F16_BF16:
+            ((uint16_t *)dst)[i] = llmrt_f32_to_bf16(llmrt_f16_to_f32(((const uint16_t *)src)[i]));
+            break;
+        case CUK_BF16_F16:
+            ((uint16_t *)dst)[i] = llmrt_f32_to_f16(llmrt_bf16_to_f32(((const uint16_t *)src)[i]));
+            break;
+        case CUK_F32_I8:
+        case CUK_I8_F32: {
+            float sc = scales[axis == 0 ? (int64_t)(i / (size_t)cols)
+                              : axis == 1 ? (int64_t)(i % (size_t)cols) : 0];
+            if (kind == CUK_F32_I8) {
+                float inv = 1.0f / llmrt_quant_scale(sc);
+                ((int8_t *)dst)[i] = (int8_t)llmrt_quant_round(((const float *)src)[i], inv,
+                                                               LLMRT_I8_QMIN, LLMRT_I8_QMAX);
+            } else {
+                ((float *)dst)[i] = (float)((const int8_t *)src)[i] * llmrt_quant_scale(sc);
+            }
+            break;
+        }
+        case CUK_I32_F32: ((float *)dst)[i] = (float)((const int32_t *)src)[i]; break;
+        case CUK_F32_I32: ((int32_t *)dst)[i] = f32_to_i32_dev(((const float *)src)[i]); break;
+        }
+    }
+}
+
+extern "C" int cuk_convert(cuda_stream_t s, int kind, void *dst, const void *src, size_t n,
+                           int64_t cols, uint64_t seed, uint64_t offset, const float *scales,
+                           int axis)
+{
+    k_convert<<<grid_for(n, TPB), TPB, 0, s>>>(kind, dst, src, n, cols, seed, offset, scales, axis);
+    return launched();
+}

@@ -59,6 +59,16 @@ typedef struct cuk_att {
 int cuk_attention_forward(cuda_stream_t s, const cuk_att *p);
 int cuk_attention_backward(cuda_stream_t s, const cuk_att *p);
 
+/* Elementwise conversions (convert.h rules), one kind per supported pair. */
+enum cuk_conv_kind {
+    CUK_F16_F32, CUK_BF16_F32, CUK_F32_F16, CUK_F32_BF16, CUK_F32_BF16_SR, CUK_F16_BF16,
+    CUK_BF16_F16, CUK_F32_I8, CUK_I8_F32, CUK_I32_F32, CUK_F32_I32
+};
+/* n = rows * cols elements; i8: scales per row (axis 0), per column (axis 1)
+ * or one (axis -1); stochastic: element i uses llmrt_sr_bits(seed, offset + i). */
+int cuk_convert(cuda_stream_t s, int kind, void *dst, const void *src, size_t n, int64_t cols,
+                uint64_t seed, uint64_t offset, const float *scales, int axis);
+
 #ifdef __cplusplus
 }
 #endif

@@ -283,3 +283,108 @@ int cuda_attention_backward(void *ctx, const llmrt_attention_desc *d)
     a.delta = c->att_scratch;
     return LAUNCH(c, cuk_attention_backward(c->stream, &a), "attention_backward");
 }
+
+/* --- conversions (ABI 1.1): the pairs and checks of cpu_convert.c --- */
+
+static int is_float(llmrt_dtype t)
+{
+    return t == LLMRT_DTYPE_F32 || t == LLMRT_DTYPE_F16 || t == LLMRT_DTYPE_BF16;
+}
+
+#define CONV_COPY (-1)
+#define CONV_NONE (-2)
+
+static int classify(llmrt_dtype dst, llmrt_dtype src, int stochastic)
+{
+    if (stochastic)
+        return dst == LLMRT_DTYPE_BF16 && src == LLMRT_DTYPE_F32 ? CUK_F32_BF16_SR : CONV_NONE;
+    if (is_float(dst) && dst == src) return CONV_COPY;
+    if (dst == LLMRT_DTYPE_F32) {
+        switch (src) {
+        case LLMRT_DTYPE_F16: return CUK_F16_F32;
+        case LLMRT_DTYPE_BF16: return CUK_BF16_F32;
+        case LLMRT_DTYPE_I8: return CUK_I8_F32;
+        case LLMRT_DTYPE_I32: return CUK_I32_F32;
+        default: return CONV_NONE;
+        }
+    }
+    if (src == LLMRT_DTYPE_F32) {
+        switch (dst) {
+        case LLMRT_DTYPE_F16: return CUK_F32_F16;
+        case LLMRT_DTYPE_BF16: return CUK_F32_BF16;
+        case LLMRT_DTYPE_I8: return CUK_F32_I8;
+        case LLMRT_DTYPE_I32: return CUK_F32_I32;
+        default: return CONV_NONE;
+        }
+    }
+    if (dst == LLMRT_DTYPE_BF16 && src == LLMRT_DTYPE_F16) return CUK_F16_BF16;
+    if (dst == LLMRT_DTYPE_F16 && src == LLMRT_DTYPE_BF16) return CUK_BF16_F16;
+    return CONV_NONE;
+}
+
+static int run_convert(cuda_ctx *c, int kind, void *dst, const void *src, size_t n,
+                       size_t elem, int64_t cols, uint64_t seed, uint64_t offset,
+                       const float *scales, int axis)
+{
+    if (kind == CONV_COPY) {
+        if (dst == src) return LLMRT_OK;
+        return cuda_check(c, cudaMemcpyAsync(dst, src, n * elem, cudaMemcpyDeviceToDevice,
+                                             c->stream),
+                          "convert (copy)");
+    }
+    return LAUNCH(c, cuk_convert(c->stream, kind, dst, src, n, cols, seed, offset, scales, axis),
+                  "convert");
+}
+
+int cuda_convert_ex(void *ctx, const llmrt_convert_desc *d)
+{
+    cuda_ctx *c = ctx;
+    int rc = cuda_require_desc(c, "convert_ex", d, d ? d->struct_size : 0, sizeof *d);
+    if (rc) return rc;
+    if (d->rows < 0 || d->cols < 0)
+        return c->host->error(LLMRT_ERR_INVALID, "cuda: convert_ex: rows %lld, cols %lld < 0",
+                              (long long)d->rows, (long long)d->cols);
+    if (d->rounding != LLMRT_ROUND_NEAREST_EVEN && d->rounding != LLMRT_ROUND_STOCHASTIC)
+        return c->host->error(LLMRT_ERR_INVALID, "cuda: convert_ex: unknown rounding %d",
+                              (int)d->rounding);
+    int kind = classify(d->dst_type, d->src_type, d->rounding == LLMRT_ROUND_STOCHASTIC);
+    if (kind == CONV_NONE)
+        return c->host->error(LLMRT_ERR_UNSUPPORTED,
+                              "cuda: convert_ex does not support %s -> %s with %s rounding; "
+                              "supported: f32/f16/bf16 to each other, f32<->i8, f32<->i32 "
+                              "(nearest-even), f32->bf16 (stochastic)",
+                              cuda_dtype_name(d->src_type), cuda_dtype_name(d->dst_type),
+                              d->rounding == LLMRT_ROUND_STOCHASTIC ? "stochastic"
+                                                                    : "nearest-even");
+    size_t n = (size_t)d->rows * (size_t)d->cols;
+    if (n == 0) return LLMRT_OK;
+    if (!d->dst || !d->src)
+        return c->host->error(LLMRT_ERR_INVALID, "cuda: convert_ex: dst or src is NULL");
+    if (kind == CUK_F32_I8 || kind == CUK_I8_F32) {
+        if (d->axis != 0 && d->axis != 1 && d->axis != -1)
+            return c->host->error(LLMRT_ERR_INVALID,
+                                  "cuda: convert_ex: axis %d must be 0 (rows), 1 (columns) or "
+                                  "-1 (one scale)",
+                                  d->axis);
+        if (!d->scales)
+            return c->host->error(LLMRT_ERR_INVALID, "cuda: convert_ex: %s -> %s needs scales",
+                                  cuda_dtype_name(d->src_type), cuda_dtype_name(d->dst_type));
+    }
+    return run_convert(c, kind, d->dst, d->src, n, llmrt_dtype_size(d->dst_type), d->cols,
+                       d->seed, d->offset, d->scales, d->axis);
+}
+
+int cuda_convert(void *ctx, void *dst, llmrt_dtype dst_type, const void *src,
+                 llmrt_dtype src_type, size_t n)
+{
+    cuda_ctx *c = ctx;
+    int kind = classify(dst_type, src_type, 0);
+    if (kind == CONV_NONE || kind == CUK_F32_I8 || kind == CUK_I8_F32)
+        return c->host->error(LLMRT_ERR_UNSUPPORTED,
+                              "cuda: convert does not support %s -> %s; supported: f32, f16 and "
+                              "bf16 to each other, i32->f32, f32->i32 (int8 needs convert_ex)",
+                              cuda_dtype_name(src_type), cuda_dtype_name(dst_type));
+    if (n == 0) return LLMRT_OK;
+    return run_convert(c, kind, dst, src, n, llmrt_dtype_size(dst_type), (int64_t)n, 0, 0, NULL,
+                       -1);
+}

@@ -9,7 +9,7 @@
 # Device code: $(NVCC_GENCODE) (configure: sm_80, sm_90, compute_90 PTX).
 SUFFIXES = .cu
 NVCC_FLAGS = -std=c++17 -O3 $(NVCC_GENCODE) -Xcompiler -fPIC -Xcompiler -fvisibility=hidden \
-	-Xcompiler -Wall -Xcompiler -Wextra $(CUDA_NVCC_WERROR) -I$(top_srcdir)/sdk -I$(top_srcdir)/plugins/cuda
+	-Xcompiler -Wall -Xcompiler -Wextra $(CUDA_NVCC_WERROR) -I$(top_srcdir)/sdk -I$(top_srcdir)/plugins/cuda -I$(top_builddir)/plugins/cuda
 AM_V_NVCC = $(am__v_NVCC_$(V))
 am__v_NVCC_ = $(am__v_NVCC_$(AM_DEFAULT_VERBOSITY))
 am__v_NVCC_0 = @echo "  NVCC    " $@;
@@ -34,6 +34,13 @@ plugins_cuda_llmrt_compute_cuda_la_CFLAGS = $(PLUGIN_CFLAGS)
 plugins_cuda_llmrt_compute_cuda_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_cuda_llmrt_compute_cuda_la_LIBADD = plugins/cuda/cuda_kernels.lo $(CUDA_LIBS) -lstdc++ -lm
 EXTRA_plugins_cuda_llmrt_compute_cuda_la_DEPENDENCIES = plugins/cuda/cuda_kernels.lo
-plugins/cuda/cuda_kernels.lo: plugins/cuda/cuda_kernels.cu plugins/cuda/cuda_kernels.h sdk/llmrt/convert.h
-CLEANFILES += plugins/cuda/cuda_kernels.lo plugins/cuda/.libs/cuda_kernels.o
+plugins/cuda/cuda_kernels.lo: plugins/cuda/cuda_kernels.cu plugins/cuda/cuda_kernels.h plugins/cuda/convert_dev.h
+# convert.h's scalar conversions, callable from device code: the same text
+# with __host__ __device__ added, so the device rounds exactly as the
+# specification does (one source of truth, nothing copied by hand).
+plugins/cuda/convert_dev.h: $(top_srcdir)/sdk/llmrt/convert.h
+	$(AM_V_GEN)$(MKDIR_P) $(@D) && \
+	sed -e 's/^static inline /static inline __host__ __device__ /' \
+	    -e 's/LLMRT_CONVERT_H/LLMRT_CUDA_CONVERT_DEV_H/g' $(top_srcdir)/sdk/llmrt/convert.h > $@
+CLEANFILES += plugins/cuda/cuda_kernels.lo plugins/cuda/.libs/cuda_kernels.o plugins/cuda/convert_dev.h
 endif

@@ -451,6 +451,59 @@ START_TEST(test_adamw)
 }
 END_TEST
 
+/* Every pair of convert_ex, bit for bit against the cpu backend, on random
+ * bit patterns (NaNs, infinities, subnormals, ties included). */
+static void one_convert(llmrt_dtype dt, llmrt_dtype st, llmrt_rounding r, int axis)
+{
+    int64_t rows = 37, cols = 1001;
+    size_t n = (size_t)(rows * cols), ss = llmrt_dtype_size(st), ds = llmrt_dtype_size(dt);
+    unsigned char *src = (unsigned char *)hrand((n * ss + 3) / 4, 0, 0);
+    for (size_t i = 0; i < n * ss; i++) src[i] = (unsigned char)(frand(0, 256));
+    if (st == LLMRT_DTYPE_F32 && dt == LLMRT_DTYPE_I8) /* mostly in range, some not */
+        for (size_t i = 0; i < n; i++)
+            if (i % 5) ((float *)src)[i] = frand(-200, 200);
+    size_t ns = axis == 0 ? (size_t)rows : axis == 1 ? (size_t)cols : 1;
+    float *scales = hrand(ns, -2, 2);
+    scales[0] = 0.0f; /* the eps clamp */
+    if (ns > 1) scales[1] = 1e-30f;
+    unsigned char *dst = (unsigned char *)hrand((n * ds + 3) / 4, 0, 0);
+    void *gsrc = dev(src, n * ss), *gdst = dev(NULL, n * ds), *gsc = dev(scales, ns * 4);
+    llmrt_convert_desc d = {.struct_size = sizeof d, .rows = rows, .cols = cols, .dst = dst,
+                            .dst_type = dt, .src = src, .src_type = st, .rounding = r,
+                            .seed = 0x1234567u, .offset = 99, .scales = scales, .axis = axis};
+    OK(cpu_vt->convert_ex(cpu, &d));
+    d.dst = gdst;
+    d.src = gsrc;
+    d.scales = gsc;
+    OK(gpu_vt->convert_ex(gpu, &d));
+    unsigned char *back = malloc(n * ds);
+    ck_assert_ptr_nonnull(back);
+    OK(gpu_vt->copy_to_host(gpu, back, gdst, n * ds, NULL));
+    for (size_t i = 0; i < n * ds; i++)
+        if (back[i] != dst[i]) {
+            size_t e = i / ds;
+            free(back);
+            ck_abort_msg("convert_ex %d -> %d (rounding %d, axis %d): element %zu differs", (int)st,
+                         (int)dt, (int)r, axis, e);
+        }
+    free(back);
+}
+
+START_TEST(test_convert)
+{
+    const llmrt_dtype fl[] = {LLMRT_DTYPE_F32, LLMRT_DTYPE_F16, LLMRT_DTYPE_BF16};
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++) one_convert(fl[a], fl[b], LLMRT_ROUND_NEAREST_EVEN, 0);
+    one_convert(LLMRT_DTYPE_BF16, LLMRT_DTYPE_F32, LLMRT_ROUND_STOCHASTIC, 0);
+    for (int axis = -1; axis <= 1; axis++) {
+        one_convert(LLMRT_DTYPE_I8, LLMRT_DTYPE_F32, LLMRT_ROUND_NEAREST_EVEN, axis);
+        one_convert(LLMRT_DTYPE_F32, LLMRT_DTYPE_I8, LLMRT_ROUND_NEAREST_EVEN, axis);
+    }
+    one_convert(LLMRT_DTYPE_I32, LLMRT_DTYPE_F32, LLMRT_ROUND_NEAREST_EVEN, 0);
+    one_convert(LLMRT_DTYPE_F32, LLMRT_DTYPE_I32, LLMRT_ROUND_NEAREST_EVEN, 0);
+}
+END_TEST
+
 START_TEST(test_unsupported_dtype)
 {
     void *x = dev(NULL, 64);
@@ -502,6 +555,7 @@ int main(void)
     tcase_add_test(tc, test_embedding);
     tcase_add_test(tc, test_elementwise_and_sum_squares);
     tcase_add_test(tc, test_adamw);
+    tcase_add_test(tc, test_convert);
     tcase_add_test(tc, test_unsupported_dtype);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
