@@ -29,7 +29,8 @@ typedef struct cuda_ctx {
     int device;
     cudaStream_t stream;        /* the compute stream */
     cublasHandle_t blas;
-    double *ssq_scratch;        /* CUK_SSQ_BLOCKS + 1 doubles (sum_squares) */
+    double *ssq_scratch;        /* CUK_SSQ_BLOCKS + 1 doubles (sum_squares,
+                                   fake_quant_backward axis -1) */
     float *att_scratch;         /* attention_backward's delta, grown on demand */
     size_t att_scratch_floats;
     size_t total_memory;
@@ -74,5 +75,7 @@ int cuda_adamw(void *ctx, const llmrt_adamw_desc *d);
 int cuda_convert(void *ctx, void *dst, llmrt_dtype dst_type, const void *src,
                  llmrt_dtype src_type, size_t n);
 int cuda_convert_ex(void *ctx, const llmrt_convert_desc *d);
+int cuda_fake_quant_forward(void *ctx, const llmrt_fake_quant_desc *d);
+int cuda_fake_quant_backward(void *ctx, const llmrt_fake_quant_desc *d);
 
 #endif

@@ -69,6 +69,14 @@ enum cuk_conv_kind {
 int cuk_convert(cuda_stream_t s, int kind, void *dst, const void *src, size_t n, int64_t cols,
                 uint64_t seed, uint64_t offset, const float *scales, int axis);
 
+/* LSQ fake quantization (compute.h llmrt_fake_quant_desc, fp32); partial:
+ * CUK_SSQ_BLOCKS doubles of scratch (axis -1). */
+int cuk_fake_quant_forward(cuda_stream_t s, float *out, const float *x, const float *scale,
+                           int64_t rows, int64_t cols, int axis, int qmin, int qmax);
+int cuk_fake_quant_backward(cuda_stream_t s, float *dx, float *dscale, const float *x,
+                            const float *dy, const float *scale, int64_t rows, int64_t cols,
+                            int axis, int qmin, int qmax, float grad_factor, double *partial);
+
 #ifdef __cplusplus
 }
 #endif

@@ -388,3 +388,55 @@ int cuda_convert(void *ctx, void *dst, llmrt_dtype dst_type, const void *src,
     return run_convert(c, kind, dst, src, n, llmrt_dtype_size(dst_type), (int64_t)n, 0, 0, NULL,
                        -1);
 }
+
+/* --- LSQ fake quantization (ABI 1.1), fp32 --- */
+
+static int fq_check(const cuda_ctx *c, const char *kernel, const llmrt_fake_quant_desc *d)
+{
+    int rc = cuda_require_desc(c, kernel, d, d ? d->struct_size : 0, sizeof *d);
+    if (rc) return rc;
+    if (d->rows < 0 || d->cols < 0)
+        return c->host->error(LLMRT_ERR_INVALID, "cuda: %s: rows %lld, cols %lld < 0", kernel,
+                              (long long)d->rows, (long long)d->cols);
+    if (d->axis != 0 && d->axis != 1 && d->axis != -1)
+        return c->host->error(LLMRT_ERR_INVALID,
+                              "cuda: %s: axis %d must be 0 (rows), 1 (columns) or -1 (one scale)",
+                              kernel, d->axis);
+    if (d->qmin > d->qmax)
+        return c->host->error(LLMRT_ERR_INVALID, "cuda: %s: qmin %d > qmax %d", kernel, d->qmin,
+                              d->qmax);
+    if (d->rows > 2147483647LL)
+        return c->host->error(LLMRT_ERR_UNSUPPORTED, "cuda: %s: more than 2^31 rows", kernel);
+    if (d->rows * d->cols > 0 && (!d->x || !d->scale))
+        return c->host->error(LLMRT_ERR_INVALID, "cuda: %s: x or scale is NULL", kernel);
+    return LLMRT_OK;
+}
+
+int cuda_fake_quant_forward(void *ctx, const llmrt_fake_quant_desc *d)
+{
+    cuda_ctx *c = ctx;
+    int rc = fq_check(c, "fake_quant_forward", d);
+    if (rc) return rc;
+    if (d->rows * d->cols == 0) return LLMRT_OK;
+    if (!d->out)
+        return c->host->error(LLMRT_ERR_INVALID, "cuda: fake_quant_forward: out is NULL");
+    return LAUNCH(c,
+                  cuk_fake_quant_forward(c->stream, d->out, d->x, d->scale, d->rows, d->cols,
+                                         d->axis, d->qmin, d->qmax),
+                  "fake_quant_forward");
+}
+
+int cuda_fake_quant_backward(void *ctx, const llmrt_fake_quant_desc *d)
+{
+    cuda_ctx *c = ctx;
+    int rc = fq_check(c, "fake_quant_backward", d);
+    if (rc) return rc;
+    if (d->rows * d->cols == 0 || (!d->dx && !d->dscale)) return LLMRT_OK;
+    if (!d->dout)
+        return c->host->error(LLMRT_ERR_INVALID, "cuda: fake_quant_backward: dout is NULL");
+    return LAUNCH(c,
+                  cuk_fake_quant_backward(c->stream, d->dx, d->dscale, d->x, d->dout, d->scale,
+                                          d->rows, d->cols, d->axis, d->qmin, d->qmax,
+                                          d->grad_factor, c->ssq_scratch),
+                  "fake_quant_backward");
+}

@@ -11,10 +11,9 @@
  *   peak_tflops  bf16 dense peak for MFU in TFLOP/s, 0: from the table below
  *                (H100/H200/A100), else fp32 from SMs x clock
  *
- * Dtypes: f32 for every kernel so far (docs/cuda.md); convert/convert_ex
- * take the cpu backend's pairs (f32/f16/bf16, i8 with scales, i32); fake
- * quantization is absent from the vtable until written (the core then
- * reports "backend cuda does not support ...").
+ * Dtypes: f32 for every kernel so far (docs/cuda.md; others return
+ * LLMRT_ERR_UNSUPPORTED); convert/convert_ex take the cpu backend's pairs
+ * (f32/f16/bf16, i8 with scales, i32); fake_quant_* are fp32 as on cpu.
  *
  * UNTESTED on a GPU: written and compiled on a machine without one.
  */
@@ -456,9 +455,6 @@ static int cuda_get_caps(void *ctx, llmrt_compute_caps *caps)
     return LLMRT_OK;
 }
 
-/* fake_quant_forward/backward (ABI 1.1) are left NULL: not written yet
- * (docs/cuda.md). The vtable's struct_size still covers them, and the core
- * treats NULL members as absent. */
 static const llmrt_compute_vtable cuda_vtable = {
     .struct_size = sizeof(llmrt_compute_vtable),
     .create = cuda_create,
@@ -499,6 +495,8 @@ static const llmrt_compute_vtable cuda_vtable = {
     .adamw = cuda_adamw,
     .convert = cuda_convert,
     .convert_ex = cuda_convert_ex,
+    .fake_quant_forward = cuda_fake_quant_forward,
+    .fake_quant_backward = cuda_fake_quant_backward,
 };
 
 static const llmrt_component cuda_components[] = {{

@@ -504,6 +504,38 @@ START_TEST(test_convert)
 }
 END_TEST
 
+START_TEST(test_fake_quant)
+{
+    for (int axis = -1; axis <= 1; axis++) {
+        int64_t rows = 45, cols = 301;
+        size_t n = (size_t)(rows * cols), ns = axis == 0 ? (size_t)rows : axis == 1 ? (size_t)cols : 1;
+        float *x = hrand(n, -3, 3), *sc = hrand(ns, 0.01f, 0.05f), *out = hrand(n, 0, 0),
+              *dout = hrand(n, -1, 1), *dx = hrand(n, -1, 1), *ds = hrand(ns, -1, 1);
+        sc[0] = -sc[0]; /* a negative stored scale: gradient sign */
+        void *gx = dev(x, n * 4), *gsc = dev(sc, ns * 4), *gout = dev(NULL, n * 4),
+             *gdout = dev(dout, n * 4), *gdx = dev(dx, n * 4), *gds = dev(ds, ns * 4);
+        llmrt_fake_quant_desc d = {.struct_size = sizeof d, .rows = rows, .cols = cols,
+                                   .axis = axis, .qmin = -127, .qmax = 127, .x = x, .scale = sc,
+                                   .out = out, .dout = dout, .dx = dx, .dscale = ds,
+                                   .grad_factor = 0.01f};
+        OK(cpu_vt->fake_quant_forward(cpu, &d));
+        OK(cpu_vt->fake_quant_backward(cpu, &d));
+        llmrt_fake_quant_desc g = d;
+        g.x = gx;
+        g.scale = gsc;
+        g.out = gout;
+        g.dout = gdout;
+        g.dx = gdx;
+        g.dscale = gds;
+        OK(gpu_vt->fake_quant_forward(gpu, &g));
+        OK(gpu_vt->fake_quant_backward(gpu, &g));
+        cmp("fake_quant out", out, gout, n);
+        cmp("fake_quant dx", dx, gdx, n);
+        cmp("fake_quant dscale", ds, gds, ns);
+    }
+}
+END_TEST
+
 START_TEST(test_unsupported_dtype)
 {
     void *x = dev(NULL, 64);
@@ -556,6 +588,7 @@ int main(void)
     tcase_add_test(tc, test_elementwise_and_sum_squares);
     tcase_add_test(tc, test_adamw);
     tcase_add_test(tc, test_convert);
+    tcase_add_test(tc, test_fake_quant);
     tcase_add_test(tc, test_unsupported_dtype);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
