@@ -7,7 +7,8 @@ if BUILD_CUDA
 if BUILD_CPU
 check_PROGRAMS += tests/cuda/test_cuda_ops
 TESTS += tests/cuda/test_cuda_ops
-tests_cuda_test_cuda_ops_SOURCES = tests/cuda/test_cuda_ops.c tests/cpu/host_stub.c tests/cpu/host_stub.h
+CUDA_TEST_UTIL = tests/cuda/cuda_test_util.c tests/cuda/cuda_test_util.h tests/cpu/host_stub.c tests/cpu/host_stub.h
+tests_cuda_test_cuda_ops_SOURCES = tests/cuda/test_cuda_ops.c $(CUDA_TEST_UTIL)
 tests_cuda_test_cuda_ops_CFLAGS = $(TEST_CFLAGS)
 tests_cuda_test_cuda_ops_LDADD = $(CHECK_LIBS) -ldl -lm
 EXTRA_tests_cuda_test_cuda_ops_DEPENDENCIES = plugins/cpu/llmrt-compute-cpu.la plugins/cuda/llmrt-compute-cuda.la

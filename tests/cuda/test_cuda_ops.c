@@ -1,122 +1,17 @@
 /* test_cuda_ops.c — every kernel of the cuda backend against the cpu backend
- * on the same inputs, both plugins loaded from $LLMRT_PLUGIN_PATH with the
- * host table of tests/cpu/host_stub.h.
- *
- * fp32 results must agree within 1e-5 relative: |gpu - cpu| <= 1e-5 |cpu| +
- * 1e-6 max|cpu| over the tensor (the second term covers results that cancel
- * to near zero, where the two backends' different summation orders differ
- * by a few ulps of the terms, not of the result).
+ * on the same inputs (tolerances in cuda_test_util.h).
  *
  * Without a usable GPU (cuda's probe returns 0) the whole program exits 77:
  * automake's SKIP. Written on a machine without a GPU: so far it has only
  * been seen to skip (docs/cuda.md).
  */
-#include <check.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cpu/host_stub.h"
-
-static const llmrt_compute_vtable *cpu_vt, *gpu_vt;
-static void *cpu, *gpu;
-
-/* --- data --- */
-
-static uint64_t rng = 88172645463325252ull;
-static float frand(float lo, float hi)
-{
-    rng ^= rng >> 12;
-    rng ^= rng << 25;
-    rng ^= rng >> 27;
-    double u = (double)((rng * 0x2545F4914F6CDD1Dull) >> 11) / 9007199254740992.0;
-    return lo + (hi - lo) * (float)u;
-}
-
-#define MAXBUF 256
-static void *cbufs[MAXBUF], *gbufs[MAXBUF];
-static int ncb, ngb;
-
-/* A cpu buffer (host memory: the cpu backend is host addressable) of n
- * random floats in [lo, hi). */
-static float *hrand(size_t n, float lo, float hi)
-{
-    void *p = NULL;
-    ck_assert_int_eq(cpu_vt->alloc(cpu, n * sizeof(float), &p), LLMRT_OK);
-    ck_assert_int_lt(ncb, MAXBUF);
-    cbufs[ncb++] = p;
-    float *f = p;
-    for (size_t i = 0; i < n; i++) f[i] = frand(lo, hi);
-    return f;
-}
-
-static void *hcopy(const void *src, size_t bytes)
-{
-    void *p = NULL;
-    ck_assert_int_eq(cpu_vt->alloc(cpu, bytes ? bytes : 1, &p), LLMRT_OK);
-    ck_assert_int_lt(ncb, MAXBUF);
-    cbufs[ncb++] = p;
-    memcpy(p, src, bytes);
-    return p;
-}
-
-/* A device copy of host bytes. */
-static void *dev(const void *h, size_t bytes)
-{
-    void *p = NULL;
-    ck_assert_msg(gpu_vt->alloc(gpu, bytes, &p) == LLMRT_OK, "cuda alloc: %s", test_host_error());
-    ck_assert_int_lt(ngb, MAXBUF);
-    gbufs[ngb++] = p;
-    if (h) ck_assert_int_eq(gpu_vt->copy_to_device(gpu, p, h, bytes, NULL), LLMRT_OK);
-    return p;
-}
-
-/* Compare n floats of the cpu result `ref` with device memory `d`. */
-static void cmp(const char *what, const float *ref, const void *d, size_t n)
-{
-    float *g = malloc(n * sizeof *g);
-    ck_assert_ptr_nonnull(g);
-    ck_assert_msg(gpu_vt->copy_to_host(gpu, g, d, n * sizeof *g, NULL) == LLMRT_OK,
-                  "%s: copy_to_host: %s", what, test_host_error());
-    double maxabs = 0;
-    for (size_t i = 0; i < n; i++)
-        if (isfinite(ref[i]) && fabs(ref[i]) > maxabs) maxabs = fabs(ref[i]);
-    for (size_t i = 0; i < n; i++) {
-        double tol = 1e-5 * fabs(ref[i]) + 1e-6 * maxabs;
-        if (g[i] == ref[i]) continue; /* also equal infinities */
-        if (!(fabs((double)g[i] - (double)ref[i]) <= tol) && !(isnan(g[i]) && isnan(ref[i]))) {
-            free(g);
-            ck_abort_msg("%s[%zu]: cuda %.9g, cpu %.9g (tolerance %.3g)", what, i, (double)g[i],
-                         (double)ref[i], tol);
-        }
-    }
-    free(g);
-}
-
-#define OK(call)                                                                               \
-    ck_assert_msg((call) == LLMRT_OK, "%s: %s", #call, test_host_error())
-
-/* --- fixture --- */
-
-static void setup(void)
-{
-    test_host_reset();
-    ck_assert_msg(cpu_vt->create(test_host(), test_host_params(), &cpu) == LLMRT_OK, "cpu: %s",
-                  test_host_error());
-    ck_assert_msg(gpu_vt->create(test_host(), test_host_params(), &gpu) == LLMRT_OK, "cuda: %s",
-                  test_host_error());
-}
-
-static void teardown(void)
-{
-    for (int i = 0; i < ngb; i++) gpu_vt->free(gpu, gbufs[i]);
-    for (int i = 0; i < ncb; i++) cpu_vt->free(cpu, cbufs[i]);
-    ngb = ncb = 0;
-    gpu_vt->destroy(gpu);
-    cpu_vt->destroy(cpu);
-}
+#include "cuda_test_util.h"
 
 /* --- tests --- */
 
@@ -547,35 +442,12 @@ START_TEST(test_unsupported_dtype)
 }
 END_TEST
 
-static const llmrt_compute_vtable *load(const char *file)
-{
-    char why[1024];
-    const llmrt_plugin *p = test_load_plugin(file, why, sizeof why);
-    if (!p) {
-        fprintf(stderr, "test_cuda_ops: %s\n", why);
-        exit(1);
-    }
-    return p->components[0].vtable;
-}
-
 int main(void)
 {
-    char why[1024];
-    const llmrt_plugin *pc = test_load_plugin("llmrt-compute-cuda.so", why, sizeof why);
-    if (!pc) {
-        fprintf(stderr, "test_cuda_ops: %s\n", why);
-        return 1;
-    }
-    if (pc->components[0].probe && pc->components[0].probe(test_host()) <= 0) {
-        fprintf(stderr, "test_cuda_ops: SKIP: %s\n", test_host_error());
-        return 77;
-    }
-    gpu_vt = pc->components[0].vtable;
-    cpu_vt = load("llmrt-compute-cpu.so");
-
+    cuda_test_load("test_cuda_ops");
     Suite *s = suite_create("cuda_ops");
     TCase *tc = tcase_create("vs cpu");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, cuda_test_setup, cuda_test_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_caps_memory_streams);
     tcase_add_test(tc, test_gemm);
@@ -591,11 +463,5 @@ int main(void)
     tcase_add_test(tc, test_fake_quant);
     tcase_add_test(tc, test_unsupported_dtype);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    /* One process: a CUDA context does not survive fork(). */
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return cuda_test_run(s);
 }
