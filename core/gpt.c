@@ -501,6 +501,7 @@ struct llmrt_gpt {
     size_t emb_off[EMB_N + 1], blk_off[BLK_QAT_N + 1], head_off[HEAD_N + 1];
     llmrt_dtype dt;             /* cfg.dtype: parameters, gradients, activations */
     size_t es;                  /* its element size in bytes */
+    int gemm_gelu;              /* the backend's gemm has the GELU epilogue (ABI 1.2) */
 
     int B_max, T_max;
     void *act_memory;           /* the one LLMRT_MEM_ACTIVATIONS buffer */
@@ -618,6 +619,7 @@ int llmrt_gpt_create(llmrt_gpt **out, const llmrt_gpt_config *cfg, llmrt_rt *rt,
     m->cc = be.ctx;
     m->dt = cfg->dtype;
     m->es = llmrt_dtype_size(cfg->dtype);
+    m->gemm_gelu = (llmrt_rt_compute_caps(rt)->gemm_epilogues >> LLMRT_EPILOGUE_GELU) & 1u;
     m->B_max = B_max;
     m->T_max = T_max;
     spec_offsets(cfg, embedding_tensors, EMB_N, m->emb_off);
@@ -719,6 +721,30 @@ static int matmul_forward(llmrt_gpt *m, void *out, const void *inp, const void *
         .b = wq, .ldb = n, .b_type = m->dt,
         .c = out, .ldc = n, .c_type = m->dt,
         .bias = bias,
+    };
+    return m->vt->gemm(m->cc, &d);
+}
+
+/* out = gelu_tanh(inp @ w + bias) in one gemm (the backend's GELU
+ * epilogue), pre_gelu = inp @ w + bias for the backward: the same values as
+ * matmul_forward into pre_gelu then gelu_forward into out. */
+static int matmul_gelu_forward(llmrt_gpt *m, void *out, void *pre_gelu, const void *inp,
+                               const void *w, const float *scale, const void *bias,
+                               int64_t rows, int64_t k, int64_t n)
+{
+    const void *wq;
+    CHECK(effective_weight(m, w, scale, k, n, &wq));
+    llmrt_gemm_desc d = {
+        .struct_size = sizeof d,
+        .m = rows, .n = n, .k = k,
+        .alpha = 1.0f, .beta = 0.0f,
+        .a = inp, .lda = k, .a_type = m->dt,
+        .b = wq, .ldb = n, .b_type = m->dt,
+        .c = out, .ldc = n, .c_type = m->dt,
+        .bias = bias,
+        .epilogue = LLMRT_EPILOGUE_GELU,
+        .gelu_kind = LLMRT_GELU_TANH,
+        .pre_gelu = pre_gelu,
     };
     return m->vt->gemm(m->cc, &d);
 }
@@ -914,9 +940,14 @@ static int forward(llmrt_gpt *m, const int32_t *inputs, const int32_t *targets, 
         /* x + mlp.c_proj(gelu(mlp.c_fc(ln_2(x)))) */
         CHECK(layernorm_forward(m, la->ln2, la->ln2_mean, la->ln2_rstd, la->res_att, w.ln2_w,
                                 w.ln2_b, BT));
-        CHECK(matmul_forward(m, la->fch, la->ln2, w.fc_w, w.fc_s, w.fc_b, BT, C, 4 * C, 0));
-        CHECK(vt->gelu_forward(cc, la->fch_gelu, la->fch, (size_t)(BT * 4 * C), dt,
-                               LLMRT_GELU_TANH));
+        if (m->gemm_gelu) {
+            CHECK(matmul_gelu_forward(m, la->fch_gelu, la->fch, la->ln2, w.fc_w, w.fc_s,
+                                      w.fc_b, BT, C, 4 * C));
+        } else {
+            CHECK(matmul_forward(m, la->fch, la->ln2, w.fc_w, w.fc_s, w.fc_b, BT, C, 4 * C, 0));
+            CHECK(vt->gelu_forward(cc, la->fch_gelu, la->fch, (size_t)(BT * 4 * C), dt,
+                                   LLMRT_GELU_TANH));
+        }
         CHECK(vt->copy(cc, la->res_mlp, la->res_att, row_bytes * (size_t)C, NULL));
         CHECK(matmul_forward(m, la->res_mlp, la->fch_gelu, w.fcproj_w, w.fcproj_s, w.fcproj_b,
                              BT, 4 * C, C, 1));

@@ -22,6 +22,14 @@
  * m x n elements of each entry, so data between rows or entries is never
  * rewritten). C is read only when beta != 0, as in the fp32 path. A large
  * 16-bit C (or A) is staged in passes over blocks of its rows.
+ *
+ * The GELU epilogue (ABI 1.2) is the product followed by cpu_gelu_forward,
+ * so it equals gemm then gelu_forward bit for bit: with pre_gelu and
+ * beta == 0 the product is written into pre_gelu and the GELU reads it from
+ * there (exactly the two calls the model made before); otherwise the product
+ * goes into C, is copied to pre_gelu when asked, and the GELU runs in place.
+ * The GELU covers C's m x n elements of each entry: one call per entry when
+ * rows are packed (ldc == n), else one per row.
  */
 #include "cpu_internal.h"
 
@@ -236,11 +244,73 @@ static int gemm_staged(cpu_ctx *c, const llmrt_gemm_desc *d, int64_t batch)
     return LLMRT_OK;
 }
 
+static int gemm_checked(cpu_ctx *c, const llmrt_gemm_desc *d);
+
+/* dst = gelu(src) over the m x n elements of each of `batch` entries laid
+ * out with ldc and stride_c (dst may equal src). */
+static int gelu_matrix(cpu_ctx *c, const llmrt_gemm_desc *d, int64_t batch, void *dst,
+                       const void *src)
+{
+    const size_t es = llmrt_dtype_size(d->c_type);
+    const int packed = d->ldc == d->n;
+    for (int64_t e = 0; e < batch; e++) {
+        for (int64_t i = 0; i < (packed ? 1 : d->m); i++) {
+            size_t at = (size_t)(e * d->stride_c + i * d->ldc) * es;
+            size_t len = (size_t)(packed ? d->m * d->n : d->n);
+            int rc = cpu_gelu_forward(c, (char *)dst + at, (const char *)src + at, len,
+                                      d->c_type, (llmrt_gelu_kind)d->gelu_kind);
+            if (rc) return rc;
+        }
+    }
+    return LLMRT_OK;
+}
+
+/* The m x n elements of each entry of C copied to pre_gelu (same layout). */
+static void copy_matrix(const llmrt_gemm_desc *d, int64_t batch, void *dst, const void *src)
+{
+    const size_t es = llmrt_dtype_size(d->c_type);
+    for (int64_t e = 0; e < batch; e++)
+        for (int64_t i = 0; i < d->m; i++) {
+            size_t at = (size_t)(e * d->stride_c + i * d->ldc) * es;
+            memcpy((char *)dst + at, (const char *)src + at, (size_t)d->n * es);
+        }
+}
+
 int cpu_gemm(void *ctx, const llmrt_gemm_desc *d)
 {
     cpu_ctx *c = ctx;
     int rc = cpu_require_desc(c, "gemm", d, d ? d->struct_size : 0, sizeof *d);
     if (rc) return rc;
+    /* Members past the caller's struct_size are absent (compute.h rule 10). */
+    int has_epilogue = d->struct_size >= offsetof(llmrt_gemm_desc, pre_gelu) + sizeof(void *);
+    llmrt_gemm_epilogue ep = has_epilogue ? d->epilogue : LLMRT_EPILOGUE_NONE;
+    if (ep == LLMRT_EPILOGUE_NONE) return gemm_checked(c, d);
+    if (ep != LLMRT_EPILOGUE_GELU)
+        return c->host->error(LLMRT_ERR_INVALID, "cpu: gemm: unknown epilogue %d (0 none, 1 gelu)",
+                              (int)ep);
+    if (d->gelu_kind != LLMRT_GELU_TANH && d->gelu_kind != LLMRT_GELU_ERF)
+        return c->host->error(LLMRT_ERR_INVALID, "cpu: gemm: unknown gelu kind %d (0 tanh, 1 erf)",
+                              d->gelu_kind);
+    if (d->m > 0 && d->n > 0 && !d->c)
+        return c->host->error(LLMRT_ERR_INVALID, "cpu: gemm: a, b or c is NULL");
+    int64_t batch = d->batch > 1 ? d->batch : 1;
+    if (d->pre_gelu && d->beta == 0.0f) {
+        llmrt_gemm_desc into_pre = *d;
+        into_pre.c = d->pre_gelu;
+        if ((rc = gemm_checked(c, &into_pre))) return rc;
+        if (d->m == 0 || d->n == 0) return LLMRT_OK;
+        return gelu_matrix(c, d, batch, d->c, d->pre_gelu);
+    }
+    if ((rc = gemm_checked(c, d))) return rc;
+    if (d->m == 0 || d->n == 0) return LLMRT_OK;
+    if (d->pre_gelu) copy_matrix(d, batch, d->pre_gelu, d->c);
+    return gelu_matrix(c, d, batch, d->c, d->c);
+}
+
+/* The product with every argument checked (no epilogue). */
+static int gemm_checked(cpu_ctx *c, const llmrt_gemm_desc *d)
+{
+    int rc;
     if ((rc = cpu_require_float(c, "gemm (a)", d->a_type)) ||
         (rc = cpu_require_float(c, "gemm (b)", d->b_type)) ||
         (rc = cpu_require_float(c, "gemm (c)", d->c_type)))

@@ -332,6 +332,8 @@ static int cpu_get_caps(void *ctx, llmrt_compute_caps *caps)
         .peak_flops_f32 = c->peak_flops,
         .peak_flops_bf16 = 0,
         .peak_source = c->peak_source,
+        .gemm_epilogues = 1u << LLMRT_EPILOGUE_GELU, /* cpu_gemm.c */
+        .adamw_params_out = 1,                       /* cpu_adamw.c */
     };
     /* Fill only what the caller's struct holds (types.h rule 2). */
     size_t n = caps->struct_size < sizeof full ? caps->struct_size : sizeof full;

@@ -3,8 +3,9 @@
  *
  * The context owns one device (the [cuda] device parameter, default 0), one
  * non-blocking compute stream on which every kernel and copy is enqueued
- * (compute.h rule 4: a NULL stream argument means this one), a cuBLAS handle
- * bound to it, and a small device scratch (sum_squares partials). Streams
+ * (compute.h rule 4: a NULL stream argument means this one), the cuBLASLt
+ * state of cuda_gemm.c (handle, workspace, plan cache), and a small device
+ * scratch (sum_squares partials). Streams
  * and events made by stream_create/event_create are real cudaStream_t /
  * cudaEvent_t, so a collective can run on a second stream and order itself
  * with events.
@@ -23,12 +24,13 @@
 #include "cuda_kernels.h"
 
 typedef struct cuda_obj cuda_obj; /* a live stream or event, listed for destroy() */
+struct cuda_lt;                   /* cuBLASLt handle, workspace, plan cache (cuda_gemm.c) */
 
 typedef struct cuda_ctx {
     const llmrt_host_api *host;
     int device;
     cudaStream_t stream;        /* the compute stream */
-    cublasHandle_t blas;
+    struct cuda_lt *lt;
     double *ssq_scratch;        /* CUK_SSQ_BLOCKS + 1 doubles (sum_squares,
                                    fake_quant_backward axis -1) */
     float *att_scratch;         /* attention_backward's delta, grown on demand */
@@ -51,7 +53,12 @@ const char *cuda_dtype_name(llmrt_dtype t);
 /* The cudaStream_t of an llmrt_stream (NULL: the compute stream). */
 cudaStream_t cuda_stream_of(const cuda_ctx *c, llmrt_stream *s);
 
-/* --- kernels (cuda_gemm.c, cuda_ops.c) --- */
+/* cuda_gemm.c's cuBLASLt state: made at create (after the stream), freed at
+ * destroy; create records why it failed. */
+int cuda_lt_create(cuda_ctx *c);
+void cuda_lt_destroy(cuda_ctx *c);
+
+/* --- kernels (cuda_gemm.c, cuda_adamw.c, cuda_ops.c) --- */
 int cuda_gemm(void *ctx, const llmrt_gemm_desc *d);
 int cuda_bias_grad(void *ctx, void *dbias, const void *dout, int64_t rows, int64_t cols,
                    llmrt_dtype dtype);

@@ -418,35 +418,6 @@ extern "C" int cuk_sum_squares(cuda_stream_t s, const float *x, size_t n, double
     return launched();
 }
 
-/* --- AdamW (cpu_adamw.c), bc1/bc2 = 1/(1-beta^t) computed on the host as the
- * cpu does --- */
-
-__global__ void k_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr,
-                        float beta1, float beta2, float eps, float wd, float gs, float inv_bc1,
-                        float inv_bc2)
-{
-    float one_m_b1 = 1.0f - beta1, one_m_b2 = 1.0f - beta2;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * blockDim.x) {
-        float gi = g[i] * gs;
-        float mi = beta1 * m[i] + one_m_b1 * gi;
-        float vi = beta2 * v[i] + one_m_b2 * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        float mhat = mi * inv_bc1, vhat = vi * inv_bc2;
-        p[i] -= lr * (mhat / (sqrtf(vhat) + eps) + wd * p[i]);
-    }
-}
-
-extern "C" int cuk_adamw(cuda_stream_t s, float *p, const float *g, float *m, float *v, size_t n,
-                         float lr, float beta1, float beta2, float eps, float wd,
-                         float grad_scale, float bc1, float bc2)
-{
-    k_adamw<<<grid_for(n, TPB), TPB, 0, s>>>(p, g, m, v, n, lr, beta1, beta2, eps, wd, grad_scale,
-                                             bc1, bc2);
-    return launched();
-}
-
 /* --- attention (cpu_attention.c's formulas), the simple version: one thread
  * per query row (forward, dq) or key row (dk, dv) or (head, i, j) (dbias),
  * scores recomputed from q, k and lse; nothing of size q_len x kv_len is

@@ -40,9 +40,6 @@ int cuk_scale(cuda_stream_t s, float *x, size_t n, float alpha);
  * memory of one double (the final sum). */
 #define CUK_SSQ_BLOCKS 1024
 int cuk_sum_squares(cuda_stream_t s, const float *x, size_t n, double *partial, double *result);
-int cuk_adamw(cuda_stream_t s, float *p, const float *g, float *m, float *v, size_t n, float lr,
-              float beta1, float beta2, float eps, float wd, float grad_scale, float bc1,
-              float bc2);
 
 /* Attention (the fields of llmrt_attention_desc, fp32). delta: device
  * scratch of batch * heads * q_len floats (backward only). head_dim at most

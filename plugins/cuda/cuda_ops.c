@@ -187,27 +187,6 @@ int cuda_sum_squares(void *ctx, const void *x, size_t n, llmrt_dtype dtype, doub
     return cuda_check(c, cudaStreamSynchronize(c->stream), "sum_squares (synchronize)");
 }
 
-int cuda_adamw(void *ctx, const llmrt_adamw_desc *d)
-{
-    cuda_ctx *c = ctx;
-    int rc = cuda_require_desc(c, "adamw", d, d ? d->struct_size : 0, sizeof *d);
-    if (rc) return rc;
-    if ((rc = cuda_require_f32(c, "adamw (grads)", d->grad_type))) return rc;
-    if (d->t < 1)
-        return c->host->error(LLMRT_ERR_INVALID, "cuda: adamw: step t = %lld, must be >= 1",
-                              (long long)d->t);
-    if (d->n == 0) return LLMRT_OK;
-    if (!d->params || !d->grads || !d->m || !d->v)
-        return c->host->error(LLMRT_ERR_INVALID, "cuda: adamw: params, grads, m or v is NULL");
-    /* The bias corrections exactly as cpu_adamw.c computes them. */
-    float inv_bc1 = (float)(1.0 / (1.0 - pow((double)d->beta1, (double)d->t)));
-    float inv_bc2 = (float)(1.0 / (1.0 - pow((double)d->beta2, (double)d->t)));
-    return LAUNCH(c,
-                  cuk_adamw(c->stream, d->params, d->grads, d->m, d->v, d->n, d->lr, d->beta1,
-                            d->beta2, d->eps, d->weight_decay, d->grad_scale, inv_bc1, inv_bc2),
-                  "adamw");
-}
-
 static int att_setup(const cuda_ctx *c, const char *kernel, const llmrt_attention_desc *d,
                      cuk_att *p)
 {

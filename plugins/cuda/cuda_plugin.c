@@ -11,8 +11,9 @@
  *   peak_tflops  bf16 dense peak for MFU in TFLOP/s, 0: from the table below
  *                (H100/H200/A100), else fp32 from SMs x clock
  *
- * Dtypes: f32 for every kernel so far (docs/cuda.md; others return
- * LLMRT_ERR_UNSUPPORTED); convert/convert_ex take the cpu backend's pairs
+ * Dtypes: gemm f32/bf16/f16 through cuBLASLt (cuda_gemm.c), adamw gradients
+ * f32/f16/bf16 (cuda_adamw.c), f32 for the other kernels so far (docs/cuda.md;
+ * others return LLMRT_ERR_UNSUPPORTED); convert/convert_ex take the cpu backend's pairs
  * (f32/f16/bf16, i8 with scales, i32); fake_quant_* are fp32 as on cpu.
  *
  * UNTESTED on a GPU: written and compiled on a machine without one.
@@ -359,7 +360,7 @@ static void release(cuda_ctx *c)
     }
     if (c->ssq_scratch) cudaFree(c->ssq_scratch);
     if (c->att_scratch) cudaFree(c->att_scratch);
-    if (c->blas) cublasDestroy(c->blas);
+    cuda_lt_destroy(c);
     if (c->stream) cudaStreamDestroy(c->stream);
     free(c);
 }
@@ -397,13 +398,7 @@ static int cuda_create(const llmrt_host_api *host, llmrt_params *params, void **
         release(c);
         return rc;
     }
-    cublasStatus_t bs = cublasCreate(&c->blas);
-    if (bs == CUBLAS_STATUS_SUCCESS) bs = cublasSetStream(c->blas, c->stream);
-    /* fp32 products in true fp32 (no TF32): the cpu comparison needs it. */
-    if (bs == CUBLAS_STATUS_SUCCESS) bs = cublasSetMathMode(c->blas, CUBLAS_PEDANTIC_MATH);
-    if (bs != CUBLAS_STATUS_SUCCESS) {
-        rc = host->error(LLMRT_ERR_DEVICE, "cuda: cuBLAS set-up failed: %s",
-                         cublasGetStatusString(bs));
+    if ((rc = cuda_lt_create(c))) {
         release(c);
         return rc;
     }
@@ -449,6 +444,8 @@ static int cuda_get_caps(void *ctx, llmrt_compute_caps *caps)
         .peak_flops_f32 = c->peak_f32,
         .peak_flops_bf16 = c->peak_bf16,
         .peak_source = c->peak_source,
+        .gemm_epilogues = 1u << LLMRT_EPILOGUE_GELU, /* cuda_gemm.c */
+        .adamw_params_out = 1,                       /* cuda_adamw.c */
     };
     size_t n = caps->struct_size < sizeof full ? caps->struct_size : sizeof full;
     memcpy(caps, &full, n);
@@ -503,7 +500,7 @@ static const llmrt_component cuda_components[] = {{
     .struct_size = sizeof(llmrt_component),
     .kind = LLMRT_KIND_COMPUTE,
     .name = "cuda",
-    .description = "NVIDIA GPU: cuBLAS sgemm and CUDA kernels; f32 (untested on a GPU so far)",
+    .description = "NVIDIA GPU: cuBLASLt matmuls and CUDA kernels (untested on a GPU so far)",
     .probe = cuda_probe,
     .vtable = &cuda_vtable,
 }};

@@ -327,16 +327,24 @@ static int ddp_optimizer_step(void *vctx, const llmrt_optim_step *step)
         const llmrt_unit_desc *unit = &c->layout->units[u];
         size_t base = c->offsets[u];
         float *p = state_ptr(c, LLMRT_STATE_PARAMS, u);
+        char *pu = param_ptr(c, u);
         for (size_t t = 0; t < unit->n_tensors; t++) {
             const llmrt_tensor_desc *td = &unit->tensors[t];
             size_t o = base + td->offset;
-            if ((rc = llmrt_shard_adamw(c->svc, step, td->weight_decay, td->numel,
-                                        p + td->offset, c->grads + o * c->ty.gsz, c->ty.grad,
-                                        c->m + o, c->v + o)))
-                return rc;
+            if (c->ty.fused_adamw)
+                rc = llmrt_shard_adamw_write(c->svc, step, td->weight_decay, td->numel,
+                                             p + td->offset, c->grads + o * c->ty.gsz,
+                                             c->ty.grad, c->m + o, c->v + o, &c->ty, u,
+                                             pu + td->offset * c->ty.psz, td->offset);
+            else
+                rc = llmrt_shard_adamw(c->svc, step, td->weight_decay, td->numel,
+                                       p + td->offset, c->grads + o * c->ty.gsz, c->ty.grad,
+                                       c->m + o, c->v + o);
+            if (rc) return rc;
         }
-        if (c->master && (rc = llmrt_shard_write_params(c->svc, &c->ty, u, step->t,
-                                                        param_ptr(c, u), p, 0, unit->numel)))
+        /* The tensors tile the unit, so the fused calls wrote all of it. */
+        if (c->master && !c->ty.fused_adamw &&
+            (rc = llmrt_shard_write_params(c->svc, &c->ty, u, step->t, pu, p, 0, unit->numel)))
             return rc;
     }
     return vt->memset(cc, c->grads, 0, c->offsets[c->layout->n_units] * c->ty.gsz, NULL);

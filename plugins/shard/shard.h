@@ -28,6 +28,9 @@ typedef struct llmrt_shard_types {
     size_t psz, gsz, rsz;     /* bytes per element */
     int masters;              /* param is not fp32: fp32 masters are kept */
     int wire_convert;         /* reduce differs from grad: convert around reductions */
+    int fused_adamw;          /* masters and a backend whose adamw writes params_out
+                                 (caps.adamw_params_out): one call steps the masters
+                                 and writes the parameters */
     llmrt_rounding rounding;
     uint64_t seed;
 } llmrt_shard_types;
@@ -47,6 +50,16 @@ int llmrt_shard_convert(const llmrt_strategy_services *svc, void *dst, llmrt_dty
 int llmrt_shard_write_params(const llmrt_strategy_services *svc, const llmrt_shard_types *t,
                              size_t unit, int64_t t_step, void *params, const float *masters,
                              size_t offset, size_t n);
+
+/* llmrt_shard_adamw on n masters that also writes them, rounded as
+ * llmrt_shard_write_params would after step step->t, into params (n values
+ * of t->param; offset: the first one's index in unit `unit`). Only when
+ * t->fused_adamw; the bits equal adamw then write_params. */
+int llmrt_shard_adamw_write(const llmrt_strategy_services *svc, const llmrt_optim_step *step,
+                            int weight_decay, size_t n, float *masters, const void *grads,
+                            llmrt_dtype grad_type, float *m, float *v,
+                            const llmrt_shard_types *t, size_t unit, void *params,
+                            size_t offset);
 
 /* Read a parameter, or take its default when params is NULL (plan() is
  * called without a configuration by some callers). */

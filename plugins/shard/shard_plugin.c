@@ -14,12 +14,12 @@ size_t *llmrt_shard_unit_offsets(const llmrt_host_api *host, const llmrt_model_l
     return off;
 }
 
-int llmrt_shard_adamw(const llmrt_strategy_services *svc, const llmrt_optim_step *step,
-                      int weight_decay, size_t n, float *params, const void *grads,
-                      llmrt_dtype grad_type, float *m, float *v)
+static llmrt_adamw_desc adamw_desc(const llmrt_optim_step *step, int weight_decay, size_t n,
+                                   float *params, const void *grads, llmrt_dtype grad_type,
+                                   float *m, float *v)
 {
-    llmrt_adamw_desc d = {
-        .struct_size = sizeof d,
+    return (llmrt_adamw_desc){
+        .struct_size = sizeof(llmrt_adamw_desc),
         .n = n,
         .params = params,
         .grads = grads,
@@ -34,7 +34,52 @@ int llmrt_shard_adamw(const llmrt_strategy_services *svc, const llmrt_optim_step
         .grad_scale = step->grad_scale,
         .t = step->t,
     };
+}
+
+int llmrt_shard_adamw(const llmrt_strategy_services *svc, const llmrt_optim_step *step,
+                      int weight_decay, size_t n, float *params, const void *grads,
+                      llmrt_dtype grad_type, float *m, float *v)
+{
+    llmrt_adamw_desc d = adamw_desc(step, weight_decay, n, params, grads, grad_type, m, v);
     return svc->compute->adamw(svc->compute_ctx, &d);
+}
+
+/* Rule 8's rounding of the parameters written after AdamW step t_step. */
+static void param_rounding(const llmrt_shard_types *t, size_t unit, int64_t t_step,
+                           llmrt_rounding *rounding, uint64_t *seed)
+{
+    *rounding = t_step > 0 ? t->rounding : LLMRT_ROUND_NEAREST_EVEN;
+    *seed = llmrt_sr_bits(t->seed, ((uint64_t)t_step << 20) | (uint64_t)unit);
+}
+
+int llmrt_shard_adamw_write(const llmrt_strategy_services *svc, const llmrt_optim_step *step,
+                            int weight_decay, size_t n, float *masters, const void *grads,
+                            llmrt_dtype grad_type, float *m, float *v,
+                            const llmrt_shard_types *t, size_t unit, void *params,
+                            size_t offset)
+{
+    llmrt_adamw_desc d = adamw_desc(step, weight_decay, n, masters, grads, grad_type, m, v);
+    d.params_out = params;
+    d.params_out_type = t->param;
+    d.offset = offset;
+    param_rounding(t, unit, step->t, &d.rounding, &d.seed);
+    return svc->compute->adamw(svc->compute_ctx, &d);
+}
+
+/* 1 when the backend advertises adamw params_out (ABI 1.2); caps members the
+ * backend does not write stay 0. */
+static int backend_fuses_adamw(const llmrt_strategy_services *svc, int *fused)
+{
+    *fused = 0;
+    const llmrt_compute_vtable *vt = svc->compute;
+    if (!LLMRT_HAS(vt, vt->struct_size, get_caps)) return LLMRT_OK;
+    llmrt_compute_caps caps;
+    memset(&caps, 0, sizeof caps);
+    caps.struct_size = sizeof caps;
+    int rc = vt->get_caps(svc->compute_ctx, &caps);
+    if (rc) return rc;
+    *fused = caps.adamw_params_out != 0;
+    return LLMRT_OK;
 }
 
 static int float_type(llmrt_dtype t)
@@ -79,6 +124,7 @@ int llmrt_shard_types_get(const llmrt_host_api *host, const char *strategy,
                            "%s: %s parameters or %s reductions need the backend's convert_ex "
                            "(ABI 1.1), which it lacks",
                            strategy, type_name(t->param), type_name(t->reduce));
+    if (t->masters && svc) return backend_fuses_adamw(svc, &t->fused_adamw);
     return LLMRT_OK;
 }
 
@@ -108,8 +154,9 @@ int llmrt_shard_write_params(const llmrt_strategy_services *svc, const llmrt_sha
                              size_t unit, int64_t t_step, void *params, const float *masters,
                              size_t offset, size_t n)
 {
-    llmrt_rounding r = t_step > 0 ? t->rounding : LLMRT_ROUND_NEAREST_EVEN;
-    uint64_t seed = llmrt_sr_bits(t->seed, ((uint64_t)t_step << 20) | (uint64_t)unit);
+    llmrt_rounding r;
+    uint64_t seed;
+    param_rounding(t, unit, t_step, &r, &seed);
     return convert_call(svc, params, t->param, masters, LLMRT_DTYPE_F32, n, r, seed, offset);
 }
 

@@ -658,13 +658,19 @@ int llmrt_sharded_optimizer_step(void *vctx, const llmrt_optim_step *step)
             size_t hi = td->offset + td->numel < x->end ? td->offset + td->numel : x->end;
             if (lo >= hi) continue;
             size_t o = lo - x->begin;
-            if ((rc = llmrt_shard_adamw(c->svc, step, td->weight_decay, hi - lo, p + o,
-                                        g + o * c->ty.gsz, c->ty.grad, m + o, v + o)))
-                return rc;
+            if (c->ty.fused_adamw)
+                rc = llmrt_shard_adamw_write(c->svc, step, td->weight_decay, hi - lo, p + o,
+                                             g + o * c->ty.gsz, c->ty.grad, m + o, v + o,
+                                             &c->ty, u, param_slice(c, u) + o * c->ty.psz, lo);
+            else
+                rc = llmrt_shard_adamw(c->svc, step, td->weight_decay, hi - lo, p + o,
+                                       g + o * c->ty.gsz, c->ty.grad, m + o, v + o);
+            if (rc) return rc;
         }
-        if (c->master && (rc = llmrt_shard_write_params(c->svc, &c->ty, u, step->t,
-                                                        param_slice(c, u), p, x->begin,
-                                                        x->end - x->begin)))
+        /* The tensors tile [begin, end), so the fused calls wrote all of it. */
+        if (c->master && !c->ty.fused_adamw &&
+            (rc = llmrt_shard_write_params(c->svc, &c->ty, u, step->t, param_slice(c, u), p,
+                                           x->begin, x->end - x->begin)))
             return rc;
     }
     /* Stage 1/2: every rank gets the updated full parameters (the second
