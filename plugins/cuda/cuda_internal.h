@@ -4,9 +4,10 @@
  * The context owns one device (the [cuda] device parameter, default 0), one
  * non-blocking compute stream on which every kernel and copy is enqueued
  * (compute.h rule 4: a NULL stream argument means this one), the cuBLASLt
- * state of cuda_gemm.c (handle, workspace, plan cache), and a small device
- * scratch (sum_squares partials). Streams
- * and events made by stream_create/event_create are real cudaStream_t /
+ * state of cuda_gemm.c (handle, workspace, plan cache), a small device
+ * scratch (sum_squares partials) and a work area grown on demand (cuda_work)
+ * for kernels whose scratch depends on the sizes.
+ * Streams and events made by stream_create/event_create are real cudaStream_t /
  * cudaEvent_t, so a collective can run on a second stream and order itself
  * with events.
  */
@@ -35,6 +36,10 @@ typedef struct cuda_ctx {
                                    fake_quant_backward axis -1) */
     float *att_scratch;         /* attention_backward's delta, grown on demand */
     size_t att_scratch_floats;
+    void *work;                 /* bias_grad's and norm_backward's column
+                                   partials, embedding_backward's sort;
+                                   grown on demand (cuda_work) */
+    size_t work_bytes;
     size_t total_memory;
     double peak_f32, peak_bf16;
     char device_name[1024];
@@ -49,6 +54,12 @@ int cuda_require_desc(const cuda_ctx *c, const char *kernel, const void *desc, s
                       size_t need);
 /* LLMRT_OK for f32, else LLMRT_ERR_UNSUPPORTED naming the kernel and dtype. */
 int cuda_require_f32(const cuda_ctx *c, const char *kernel, llmrt_dtype t);
+/* f32, f16 or bf16: LLMRT_OK and *dt the cuk_dtype; any other dtype:
+ * LLMRT_ERR_UNSUPPORTED naming the kernel and dtype. */
+int cuda_require_float(const cuda_ctx *c, const char *kernel, llmrt_dtype t, int *dt);
+/* *work = at least `bytes` of device scratch, c->work (grown, never shrunk;
+ * freed by destroy). On failure returns the recorded error code. */
+int cuda_work(cuda_ctx *c, size_t bytes, const char *kernel, void **work);
 const char *cuda_dtype_name(llmrt_dtype t);
 /* The cudaStream_t of an llmrt_stream (NULL: the compute stream). */
 cudaStream_t cuda_stream_of(const cuda_ctx *c, llmrt_stream *s);
@@ -84,5 +95,9 @@ int cuda_convert(void *ctx, void *dst, llmrt_dtype dst_type, const void *src,
 int cuda_convert_ex(void *ctx, const llmrt_convert_desc *d);
 int cuda_fake_quant_forward(void *ctx, const llmrt_fake_quant_desc *d);
 int cuda_fake_quant_backward(void *ctx, const llmrt_fake_quant_desc *d);
+int cuda_relu_forward(void *ctx, void *out, const void *inp, size_t n, llmrt_dtype dtype);
+int cuda_relu_backward(void *ctx, void *dinp, const void *inp, const void *dout, size_t n,
+                       llmrt_dtype dtype);
+int cuda_mul(void *ctx, void *out, const void *a, const void *b, size_t n, llmrt_dtype dtype);
 
 #endif

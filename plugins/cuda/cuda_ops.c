@@ -1,5 +1,7 @@
 /* cuda_ops.c — the vtable entries of the non-gemm kernels: descriptor and
- * dtype checks, then the launchers of cuda_kernels.cu on the compute stream.
+ * dtype checks (f32/f16/bf16 where the kernel file has them; cuk_dtype), device
+ * scratch from the context's work area, then the launchers of cuda_*.cu on
+ * the compute stream.
  *
  * Unlike the cpu backend, ids (embedding) and targets (softmax_xent) are in
  * device memory and are not range-checked on the host: an id outside the
@@ -16,20 +18,22 @@ int cuda_bias_grad(void *ctx, void *dbias, const void *dout, int64_t rows, int64
                    llmrt_dtype dtype)
 {
     cuda_ctx *c = ctx;
-    int rc = cuda_require_f32(c, "bias_grad", dtype);
+    int dt, rc = cuda_require_float(c, "bias_grad", dtype, &dt);
     if (rc) return rc;
     if (rows < 0 || cols < 0)
         return c->host->error(LLMRT_ERR_INVALID, "cuda: bias_grad: rows %lld, cols %lld < 0",
                               (long long)rows, (long long)cols);
     if (rows == 0 || cols == 0) return LLMRT_OK;
-    return LAUNCH(c, cuk_bias_grad(c->stream, dbias, dout, rows, cols), "bias_grad");
+    void *scratch = NULL;
+    if ((rc = cuda_work(c, cuk_bias_grad_scratch(rows, cols), "bias_grad", &scratch))) return rc;
+    return LAUNCH(c, cuk_bias_grad(c->stream, dt, dbias, dout, rows, cols, scratch), "bias_grad");
 }
 
-static int norm_check(const cuda_ctx *c, const char *kernel, const llmrt_norm_desc *d)
+static int norm_check(const cuda_ctx *c, const char *kernel, const llmrt_norm_desc *d, int *dt)
 {
     int rc = cuda_require_desc(c, kernel, d, d ? d->struct_size : 0, sizeof *d);
     if (rc) return rc;
-    if ((rc = cuda_require_f32(c, kernel, d->dtype))) return rc;
+    if ((rc = cuda_require_float(c, kernel, d->dtype, dt))) return rc;
     if (d->rows < 0 || d->cols < 1)
         return c->host->error(LLMRT_ERR_INVALID, "cuda: %s: rows %lld must be >= 0, cols %lld >= 1",
                               kernel, (long long)d->rows, (long long)d->cols);
@@ -45,11 +49,11 @@ static int norm_check(const cuda_ctx *c, const char *kernel, const llmrt_norm_de
 int cuda_norm_forward(void *ctx, const llmrt_norm_desc *d)
 {
     cuda_ctx *c = ctx;
-    int rc = norm_check(c, "norm_forward", d);
+    int dt, rc = norm_check(c, "norm_forward", d, &dt);
     if (rc) return rc;
     if (!d->out) return c->host->error(LLMRT_ERR_INVALID, "cuda: norm_forward: out is NULL");
     return LAUNCH(c,
-                  cuk_norm_forward(c->stream, d->out, d->mean, d->rstd, d->inp, d->weight,
+                  cuk_norm_forward(c->stream, dt, d->out, d->mean, d->rstd, d->inp, d->weight,
                                    d->rms ? NULL : d->bias, d->rows, d->cols, d->eps, d->rms),
                   "norm_forward");
 }
@@ -57,20 +61,26 @@ int cuda_norm_forward(void *ctx, const llmrt_norm_desc *d)
 int cuda_norm_backward(void *ctx, const llmrt_norm_desc *d)
 {
     cuda_ctx *c = ctx;
-    int rc = norm_check(c, "norm_backward", d);
+    int dt, rc = norm_check(c, "norm_backward", d, &dt);
     if (rc) return rc;
     if (!d->dout) return c->host->error(LLMRT_ERR_INVALID, "cuda: norm_backward: dout is NULL");
+    void *dbias = d->rms ? NULL : d->dbias, *scratch = NULL;
+    if (d->rows > 0 && (d->dweight || dbias)) {
+        rc = cuda_work(c, cuk_norm_backward_scratch(d->rows, d->cols), "norm_backward",
+                       &scratch);
+        if (rc) return rc;
+    }
     return LAUNCH(c,
-                  cuk_norm_backward(c->stream, d->dinp, d->dweight, d->rms ? NULL : d->dbias,
-                                    d->inp, d->weight, d->dout, d->mean, d->rstd, d->rows,
-                                    d->cols, d->rms),
+                  cuk_norm_backward(c->stream, dt, d->dinp, d->dweight, dbias, d->inp, d->weight,
+                                    d->dout, d->mean, d->rstd, d->rows, d->cols, d->rms,
+                                    scratch),
                   "norm_backward");
 }
 
 static int gelu_check(const cuda_ctx *c, const char *kernel, llmrt_dtype dtype,
-                      llmrt_gelu_kind kind)
+                      llmrt_gelu_kind kind, int *dt)
 {
-    int rc = cuda_require_f32(c, kernel, dtype);
+    int rc = cuda_require_float(c, kernel, dtype, dt);
     if (rc) return rc;
     if (kind != LLMRT_GELU_TANH && kind != LLMRT_GELU_ERF)
         return c->host->error(LLMRT_ERR_INVALID, "cuda: %s: unknown gelu kind %d (0 tanh, 1 erf)",
@@ -82,19 +92,36 @@ int cuda_gelu_forward(void *ctx, void *out, const void *inp, size_t n, llmrt_dty
                       llmrt_gelu_kind kind)
 {
     cuda_ctx *c = ctx;
-    int rc = gelu_check(c, "gelu_forward", dtype, kind);
+    int dt, rc = gelu_check(c, "gelu_forward", dtype, kind, &dt);
     if (rc || n == 0) return rc;
-    return LAUNCH(c, cuk_gelu_forward(c->stream, out, inp, n, (int)kind), "gelu_forward");
+    return LAUNCH(c, cuk_gelu_forward(c->stream, dt, out, inp, n, (int)kind), "gelu_forward");
 }
 
 int cuda_gelu_backward(void *ctx, void *dinp, const void *inp, const void *dout, size_t n,
                        llmrt_dtype dtype, llmrt_gelu_kind kind)
 {
     cuda_ctx *c = ctx;
-    int rc = gelu_check(c, "gelu_backward", dtype, kind);
+    int dt, rc = gelu_check(c, "gelu_backward", dtype, kind, &dt);
     if (rc || n == 0) return rc;
-    return LAUNCH(c, cuk_gelu_backward(c->stream, dinp, inp, dout, n, (int)kind),
+    return LAUNCH(c, cuk_gelu_backward(c->stream, dt, dinp, inp, dout, n, (int)kind),
                   "gelu_backward");
+}
+
+int cuda_relu_forward(void *ctx, void *out, const void *inp, size_t n, llmrt_dtype dtype)
+{
+    cuda_ctx *c = ctx;
+    int dt, rc = cuda_require_float(c, "relu_forward", dtype, &dt);
+    if (rc || n == 0) return rc;
+    return LAUNCH(c, cuk_relu_forward(c->stream, dt, out, inp, n), "relu_forward");
+}
+
+int cuda_relu_backward(void *ctx, void *dinp, const void *inp, const void *dout, size_t n,
+                       llmrt_dtype dtype)
+{
+    cuda_ctx *c = ctx;
+    int dt, rc = cuda_require_float(c, "relu_backward", dtype, &dt);
+    if (rc || n == 0) return rc;
+    return LAUNCH(c, cuk_relu_backward(c->stream, dt, dinp, inp, dout, n), "relu_backward");
 }
 
 int cuda_softmax_xent(void *ctx, const llmrt_xent_desc *d)
@@ -102,7 +129,8 @@ int cuda_softmax_xent(void *ctx, const llmrt_xent_desc *d)
     cuda_ctx *c = ctx;
     int rc = cuda_require_desc(c, "softmax_xent", d, d ? d->struct_size : 0, sizeof *d);
     if (rc) return rc;
-    if ((rc = cuda_require_f32(c, "softmax_xent", d->dtype))) return rc;
+    int dt;
+    if ((rc = cuda_require_float(c, "softmax_xent", d->dtype, &dt))) return rc;
     if (d->rows < 0 || d->vocab < 1 || d->padded_vocab < d->vocab)
         return c->host->error(LLMRT_ERR_INVALID,
                               "cuda: softmax_xent: rows %lld >= 0, vocab %lld >= 1 and "
@@ -116,7 +144,7 @@ int cuda_softmax_xent(void *ctx, const llmrt_xent_desc *d)
         return c->host->error(LLMRT_ERR_INVALID,
                               "cuda: softmax_xent: logits, targets and losses are required");
     return LAUNCH(c,
-                  cuk_softmax_xent(c->stream, d->logits, d->targets, d->losses, d->dlogits,
+                  cuk_softmax_xent(c->stream, dt, d->logits, d->targets, d->losses, d->dlogits,
                                    d->dloss, d->rows, d->vocab, d->padded_vocab),
                   "softmax_xent");
 }
@@ -125,13 +153,13 @@ int cuda_embedding_forward(void *ctx, void *out, const int32_t *ids, const void 
                            int64_t rows, int64_t dim, llmrt_dtype dtype, int accumulate)
 {
     cuda_ctx *c = ctx;
-    int rc = cuda_require_f32(c, "embedding_forward", dtype);
+    int dt, rc = cuda_require_float(c, "embedding_forward", dtype, &dt);
     if (rc) return rc;
     if (rows < 0 || dim < 0)
         return c->host->error(LLMRT_ERR_INVALID, "cuda: embedding_forward: rows %lld, dim %lld < 0",
                               (long long)rows, (long long)dim);
     if (rows == 0 || dim == 0) return LLMRT_OK;
-    return LAUNCH(c, cuk_embedding_forward(c->stream, out, ids, table, rows, dim, accumulate),
+    return LAUNCH(c, cuk_embedding_forward(c->stream, dt, out, ids, table, rows, dim, accumulate),
                   "embedding_forward");
 }
 
@@ -139,37 +167,54 @@ int cuda_embedding_backward(void *ctx, void *dtable, const int32_t *ids, const v
                             int64_t rows, int64_t dim, llmrt_dtype dtype)
 {
     cuda_ctx *c = ctx;
-    int rc = cuda_require_f32(c, "embedding_backward", dtype);
+    int dt, rc = cuda_require_float(c, "embedding_backward", dtype, &dt);
     if (rc) return rc;
     if (rows < 0 || dim < 0)
         return c->host->error(LLMRT_ERR_INVALID,
                               "cuda: embedding_backward: rows %lld, dim %lld < 0",
                               (long long)rows, (long long)dim);
     if (rows == 0 || dim == 0) return LLMRT_OK;
-    return LAUNCH(c, cuk_embedding_backward(c->stream, dtable, ids, dout, rows, dim),
+    /* One block per sorted id and cub's int item count. */
+    if (rows > 2147483647LL)
+        return c->host->error(LLMRT_ERR_UNSUPPORTED,
+                              "cuda: embedding_backward: more than 2^31 rows");
+    size_t bytes = cuk_embedding_backward_scratch(rows);
+    void *scratch = NULL;
+    if ((rc = cuda_work(c, bytes, "embedding_backward", &scratch))) return rc;
+    return LAUNCH(c,
+                  cuk_embedding_backward(c->stream, dt, dtable, ids, dout, rows, dim, scratch,
+                                         bytes),
                   "embedding_backward");
 }
 
 int cuda_add(void *ctx, void *out, const void *a, const void *b, size_t n, llmrt_dtype dtype)
 {
     cuda_ctx *c = ctx;
-    int rc = cuda_require_f32(c, "add", dtype);
+    int dt, rc = cuda_require_float(c, "add", dtype, &dt);
     if (rc || n == 0) return rc;
-    return LAUNCH(c, cuk_add(c->stream, out, a, b, n), "add");
+    return LAUNCH(c, cuk_add(c->stream, dt, out, a, b, n), "add");
+}
+
+int cuda_mul(void *ctx, void *out, const void *a, const void *b, size_t n, llmrt_dtype dtype)
+{
+    cuda_ctx *c = ctx;
+    int dt, rc = cuda_require_float(c, "mul", dtype, &dt);
+    if (rc || n == 0) return rc;
+    return LAUNCH(c, cuk_mul(c->stream, dt, out, a, b, n), "mul");
 }
 
 int cuda_scale(void *ctx, void *x, size_t n, llmrt_dtype dtype, float alpha)
 {
     cuda_ctx *c = ctx;
-    int rc = cuda_require_f32(c, "scale", dtype);
+    int dt, rc = cuda_require_float(c, "scale", dtype, &dt);
     if (rc || n == 0) return rc;
-    return LAUNCH(c, cuk_scale(c->stream, x, n, alpha), "scale");
+    return LAUNCH(c, cuk_scale(c->stream, dt, x, n, alpha), "scale");
 }
 
 int cuda_sum_squares(void *ctx, const void *x, size_t n, llmrt_dtype dtype, double *result)
 {
     cuda_ctx *c = ctx;
-    int rc = cuda_require_f32(c, "sum_squares", dtype);
+    int dt, rc = cuda_require_float(c, "sum_squares", dtype, &dt);
     if (rc) return rc;
     if (!result) return c->host->error(LLMRT_ERR_INVALID, "cuda: sum_squares: result is NULL");
     if (n == 0) {
@@ -177,7 +222,8 @@ int cuda_sum_squares(void *ctx, const void *x, size_t n, llmrt_dtype dtype, doub
         return LLMRT_OK;
     }
     double *dres = c->ssq_scratch + CUK_SSQ_BLOCKS;
-    if ((rc = LAUNCH(c, cuk_sum_squares(c->stream, x, n, c->ssq_scratch, dres), "sum_squares")))
+    if ((rc = LAUNCH(c, cuk_sum_squares(c->stream, dt, x, n, c->ssq_scratch, dres),
+                     "sum_squares")))
         return rc;
     /* Rule 5: synchronous. */
     if ((rc = cuda_check(c, cudaMemcpyAsync(result, dres, sizeof *result, cudaMemcpyDeviceToHost,

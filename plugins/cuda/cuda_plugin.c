@@ -65,6 +65,41 @@ int cuda_require_f32(const cuda_ctx *c, const char *kernel, llmrt_dtype t)
                           kernel, cuda_dtype_name(t));
 }
 
+int cuda_require_float(const cuda_ctx *c, const char *kernel, llmrt_dtype t, int *dt)
+{
+    switch (t) {
+    case LLMRT_DTYPE_F32: *dt = CUK_DT_F32; return LLMRT_OK;
+    case LLMRT_DTYPE_F16: *dt = CUK_DT_F16; return LLMRT_OK;
+    case LLMRT_DTYPE_BF16: *dt = CUK_DT_BF16; return LLMRT_OK;
+    default:
+        return c->host->error(LLMRT_ERR_UNSUPPORTED,
+                              "cuda: %s: dtype %s is not supported (f32, f16 and bf16 only)",
+                              kernel, cuda_dtype_name(t));
+    }
+}
+
+int cuda_work(cuda_ctx *c, size_t bytes, const char *kernel, void **work)
+{
+    if (bytes <= c->work_bytes) {
+        *work = c->work;
+        return LLMRT_OK;
+    }
+    /* cudaFree waits for the kernels that still use the old area. */
+    if (c->work) cudaFree(c->work);
+    c->work = NULL;
+    c->work_bytes = 0;
+    char what[96];
+    snprintf(what, sizeof what, "%s (scratch of %zu bytes)", kernel, bytes);
+    int rc = cuda_check(c, cudaMalloc(&c->work, bytes), what);
+    if (rc) {
+        c->work = NULL;
+        return rc;
+    }
+    c->work_bytes = bytes;
+    *work = c->work;
+    return LLMRT_OK;
+}
+
 /* --- streams and events --- */
 
 struct cuda_obj {
@@ -360,6 +395,7 @@ static void release(cuda_ctx *c)
     }
     if (c->ssq_scratch) cudaFree(c->ssq_scratch);
     if (c->att_scratch) cudaFree(c->att_scratch);
+    if (c->work) cudaFree(c->work);
     cuda_lt_destroy(c);
     if (c->stream) cudaStreamDestroy(c->stream);
     free(c);
@@ -494,6 +530,9 @@ static const llmrt_compute_vtable cuda_vtable = {
     .convert_ex = cuda_convert_ex,
     .fake_quant_forward = cuda_fake_quant_forward,
     .fake_quant_backward = cuda_fake_quant_backward,
+    .relu_forward = cuda_relu_forward,
+    .relu_backward = cuda_relu_backward,
+    .mul = cuda_mul,
 };
 
 static const llmrt_component cuda_components[] = {{

@@ -5,8 +5,8 @@
 EXTRA_DIST += tests/gpu/run tests/gpu/bundle
 if BUILD_CUDA
 if BUILD_CPU
-check_PROGRAMS += tests/cuda/test_cuda_ops tests/cuda/test_cuda_fused
-TESTS += tests/cuda/test_cuda_ops tests/cuda/test_cuda_fused
+check_PROGRAMS += tests/cuda/test_cuda_ops tests/cuda/test_cuda_fused tests/cuda/test_cuda_lowp
+TESTS += tests/cuda/test_cuda_ops tests/cuda/test_cuda_fused tests/cuda/test_cuda_lowp
 CUDA_TEST_UTIL = tests/cuda/cuda_test_util.c tests/cuda/cuda_test_util.h tests/cpu/host_stub.c tests/cpu/host_stub.h
 tests_cuda_test_cuda_ops_SOURCES = tests/cuda/test_cuda_ops.c $(CUDA_TEST_UTIL)
 tests_cuda_test_cuda_ops_CFLAGS = $(TEST_CFLAGS)
@@ -17,5 +17,9 @@ tests_cuda_test_cuda_fused_SOURCES = tests/cuda/test_cuda_fused.c $(CUDA_TEST_UT
 tests_cuda_test_cuda_fused_CFLAGS = $(TEST_CFLAGS)
 tests_cuda_test_cuda_fused_LDADD = $(CHECK_LIBS) -ldl -lm
 EXTRA_tests_cuda_test_cuda_fused_DEPENDENCIES = plugins/cpu/llmrt-compute-cpu.la plugins/cuda/llmrt-compute-cuda.la
+tests_cuda_test_cuda_lowp_SOURCES = tests/cuda/test_cuda_lowp.c $(CUDA_TEST_UTIL)
+tests_cuda_test_cuda_lowp_CFLAGS = $(TEST_CFLAGS)
+tests_cuda_test_cuda_lowp_LDADD = $(CHECK_LIBS) -ldl -lm
+EXTRA_tests_cuda_test_cuda_lowp_DEPENDENCIES = plugins/cpu/llmrt-compute-cpu.la plugins/cuda/llmrt-compute-cuda.la
 endif
 endif
