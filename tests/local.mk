@@ -1,6 +1,6 @@
 # Tests: Check suites and shell scripts. Plugins are found in the build tree
 # through LLMRT_PLUGIN_PATH; reference fixtures through LLMRT_TEST_SRCDIR.
-BUILD_PLUGIN_PATH = $(abs_top_builddir)/plugins/cpu/.libs:$(abs_top_builddir)/plugins/local/.libs:$(abs_top_builddir)/plugins/shard/.libs:$(abs_top_builddir)/plugins/mpi/.libs:$(abs_top_builddir)/plugins/quant/.libs:$(abs_top_builddir)/plugins/cuda/.libs
+BUILD_PLUGIN_PATH = $(abs_top_builddir)/plugins/cpu/.libs:$(abs_top_builddir)/plugins/local/.libs:$(abs_top_builddir)/plugins/shard/.libs:$(abs_top_builddir)/plugins/mpi/.libs:$(abs_top_builddir)/plugins/quant/.libs:$(abs_top_builddir)/plugins/cuda/.libs:$(abs_top_builddir)/plugins/nccl/.libs
 # Multi-rank tests start their ranks with this (as root in CI containers, more
 # ranks than cores).
 MPIRUN = mpirun --allow-run-as-root --oversubscribe
@@ -27,3 +27,4 @@ include tests/ckpt/local.mk
 include tests/quant/local.mk
 include tests/precision/local.mk
 include tests/cuda/local.mk
+include tests/nccl/local.mk

@@ -7,7 +7,8 @@
  * returns when the bytes are in host memory (compute.h rule 5).
  *
  * Parameters of the [cuda] section:
- *   device       CUDA device ordinal (default 0; a launcher sets it per rank)
+ *   device       CUDA device ordinal, or auto (default): the local rank from the
+ *                launcher's variables modulo the device count (docs/cuda.md)
  *   peak_tflops  bf16 dense peak for MFU in TFLOP/s, 0: from the table below
  *                (H100/H200/A100), else fp32 from SMs x clock
  *
@@ -403,9 +404,13 @@ static void release(cuda_ctx *c)
 
 static int cuda_create(const llmrt_host_api *host, llmrt_params *params, void **ctx)
 {
-    long device = 0;
+    const char *device_param = "auto";
     double peak = 0;
-    int rc = host->param_int(params, "device", 0, 0, 1023, "CUDA device ordinal", &device);
+    int rc = host->param_string(params, "device", "auto",
+                                "CUDA device ordinal, or auto: the rank's local rank (LOCAL_RANK, "
+                                "else OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID, "
+                                "MPI_LOCALRANKID, else 0) modulo the device count",
+                                &device_param);
     if (rc) return rc;
     rc = host->param_double(params, "peak_tflops", 0.0, 0.0, 1e6,
                             "bf16 dense peak in TFLOP/s for MFU; 0: the built-in table "
@@ -416,15 +421,48 @@ static int cuda_create(const llmrt_host_api *host, llmrt_params *params, void **
     cuda_ctx *c = calloc(1, sizeof *c);
     if (!c) return host->error(LLMRT_ERR_NOMEM, "cuda: out of memory creating the context");
     c->host = host;
-    c->device = (int)device;
     int n = 0;
     cudaError_t err = cudaGetDeviceCount(&n);
+    /* Several ranks per host each take their own GPU: the launchers' local
+     * rank (torchrun, Open MPI, Slurm, MPICH/Intel MPI, in that order). */
+    static const char *const local_rank_vars[] = {"LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_RANK",
+                                                  "SLURM_LOCALID", "MPI_LOCALRANKID", NULL};
+    const char *device_from = "[cuda] device";
+    char *end = NULL;
+    long device = 0;
+    if (!strcmp(device_param, "auto")) {
+        device_from = "auto: no local rank variable set";
+        for (int i = 0; local_rank_vars[i]; i++) {
+            const char *v = getenv(local_rank_vars[i]);
+            if (!v || !*v) continue;
+            long local = strtol(v, &end, 10);
+            if (*end || local < 0 || local > 1 << 20) {
+                free(c);
+                return host->error(LLMRT_ERR_INVALID, "cuda: [cuda] device = auto: %s=%s is "
+                                   "not a local rank (a non-negative integer)",
+                                   local_rank_vars[i], v);
+            }
+            device = err == cudaSuccess && n > 0 ? local % n : local;
+            device_from = local_rank_vars[i];
+            break;
+        }
+    } else {
+        device = strtol(device_param, &end, 10);
+        if (end == device_param || *end || device < 0 || device > 1023) {
+            free(c);
+            return host->error(LLMRT_ERR_INVALID, "cuda: [cuda] device = %s is neither auto nor "
+                               "a device ordinal (0..1023)", device_param);
+        }
+    }
+    c->device = (int)device;
     if (err != cudaSuccess || c->device >= n) {
         free(c);
-        return host->error(LLMRT_ERR_DEVICE, "cuda: device %ld is not available (%d device%s%s%s)",
-                           device, n, n == 1 ? "" : "s", err ? ": " : "",
-                           err ? cudaGetErrorString(err) : "");
+        return host->error(LLMRT_ERR_DEVICE, "cuda: device %ld (%s) is not available (%d "
+                           "device%s%s%s)", device, device_from, n, n == 1 ? "" : "s",
+                           err ? ": " : "", err ? cudaGetErrorString(err) : "");
     }
+    if (host->log)
+        host->log(LLMRT_LOG_INFO, "cuda", "device %d (%s, %d visible)", c->device, device_from, n);
     if ((rc = cuda_check(c, cudaSetDevice(c->device), "cudaSetDevice")) ||
         (rc = cuda_check(c, cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking),
                          "cudaStreamCreateWithFlags")) ||
