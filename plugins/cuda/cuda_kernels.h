@@ -68,21 +68,6 @@ int cuk_embedding_backward(cuda_stream_t s, int dt, void *dtable, const int32_t 
                            size_t scratch_bytes);
 
 
-/* Attention (the fields of llmrt_attention_desc, fp32). delta: device
- * scratch of batch * heads * q_len floats (backward only). head_dim at most
- * CUK_ATT_MAX_D. */
-#define CUK_ATT_MAX_D 256
-typedef struct cuk_att {
-    int64_t batch, heads, q_len, kv_len, head_dim;
-    float scale;
-    int causal;
-    const float *q, *k, *v, *dout, *bias;
-    int64_t q_row_stride, k_row_stride, v_row_stride, out_row_stride;
-    float *out, *lse, *dq, *dk, *dv, *dbias, *delta;
-} cuk_att;
-int cuk_attention_forward(cuda_stream_t s, const cuk_att *p);
-int cuk_attention_backward(cuda_stream_t s, const cuk_att *p);
-
 /* Elementwise conversions (convert.h rules), one kind per supported pair. */
 enum cuk_conv_kind {
     CUK_F16_F32, CUK_BF16_F32, CUK_F32_F16, CUK_F32_BF16, CUK_F32_BF16_SR, CUK_F16_BF16,

@@ -1,7 +1,7 @@
 /* cuda_ops.c — the vtable entries of the non-gemm kernels: descriptor and
  * dtype checks (f32/f16/bf16 where the kernel file has them; cuk_dtype), device
  * scratch from the context's work area, then the launchers of cuda_*.cu on
- * the compute stream.
+ * the compute stream (attention: cuda_attention.cu).
  *
  * Unlike the cpu backend, ids (embedding) and targets (softmax_xent) are in
  * device memory and are not range-checked on the host: an id outside the
@@ -9,6 +9,7 @@
  * Launch errors are reported here; faults inside a kernel surface at the
  * next synchronising call (copy_to_host, sum_squares, *_synchronize). */
 #include "cuda_internal.h"
+#include "cuda_attention.h"
 
 #include <math.h>
 
@@ -233,62 +234,84 @@ int cuda_sum_squares(void *ctx, const void *x, size_t n, llmrt_dtype dtype, doub
     return cuda_check(c, cudaStreamSynchronize(c->stream), "sum_squares (synchronize)");
 }
 
+/* --- attention: the tiled kernels of cuda_attention.cu --- */
+
 static int att_setup(const cuda_ctx *c, const char *kernel, const llmrt_attention_desc *d,
-                     cuk_att *p)
+                     cuk_flash *p)
 {
     int rc = cuda_require_desc(c, kernel, d, d ? d->struct_size : 0, sizeof *d);
     if (rc) return rc;
-    if ((rc = cuda_require_f32(c, kernel, d->dtype))) return rc;
+    int dtype;
+    switch (d->dtype) {
+    case LLMRT_DTYPE_F32: dtype = CUK_FLASH_F32; break;
+    case LLMRT_DTYPE_BF16: dtype = CUK_FLASH_BF16; break;
+    case LLMRT_DTYPE_F16: dtype = CUK_FLASH_F16; break;
+    default:
+        return c->host->error(LLMRT_ERR_UNSUPPORTED,
+                              "cuda: %s does not support dtype %s (f32, bf16 and f16 only)",
+                              kernel, cuda_dtype_name(d->dtype));
+    }
     if (d->batch < 0 || d->heads < 0 || d->q_len < 0 || d->kv_len < 0 || d->head_dim < 1)
         return c->host->error(LLMRT_ERR_INVALID,
                               "cuda: %s: batch %lld, heads %lld, q_len %lld, kv_len %lld must be "
                               ">= 0 and head_dim %lld >= 1",
                               kernel, (long long)d->batch, (long long)d->heads,
                               (long long)d->q_len, (long long)d->kv_len, (long long)d->head_dim);
-    if (d->head_dim > CUK_ATT_MAX_D)
+    if (d->head_dim > CUK_FLASH_MAX_D)
         return c->host->error(LLMRT_ERR_UNSUPPORTED, "cuda: %s: head_dim %lld is above %d",
-                              kernel, (long long)d->head_dim, CUK_ATT_MAX_D);
+                              kernel, (long long)d->head_dim, CUK_FLASH_MAX_D);
     int64_t width = d->heads * d->head_dim;
     if (d->q_row_stride < width || d->k_row_stride < width || d->v_row_stride < width ||
         d->out_row_stride < width)
         return c->host->error(LLMRT_ERR_INVALID,
                               "cuda: %s: row strides must be at least heads * head_dim = %lld",
                               kernel, (long long)width);
-    if (d->batch * d->heads * (d->q_len > d->kv_len ? d->q_len : d->kv_len) > 2147483647LL * 128 ||
-        d->heads * d->q_len * d->kv_len > 2147483647LL * 128)
-        return c->host->error(LLMRT_ERR_UNSUPPORTED, "cuda: %s: too many rows for one grid",
+    /* One block per tile of CUK_FLASH_MIN_TILE rows (forward, dq, dkv) or
+     * per (head, query tile, key tile) (dbias), and one warp per query row
+     * (delta): each count must fit grid.x. Checked in steps so that no
+     * product overflows. */
+    const int64_t lim = 2147483647LL, tile = CUK_FLASH_MIN_TILE;
+    const int64_t len = d->q_len > d->kv_len ? d->q_len : d->kv_len;
+    const int64_t tiles = (len + tile - 1) / tile;
+    const int64_t qt = (d->q_len + tile - 1) / tile, kt = (d->kv_len + tile - 1) / tile;
+    const int64_t bh = d->heads && d->batch > lim / d->heads ? lim + 1 : d->batch * d->heads;
+    if (bh > lim || (tiles && bh > lim / tiles) || (d->q_len && bh > 8 * lim / d->q_len) ||
+        (qt && kt && (d->heads > lim / qt || d->heads * qt > lim / kt)))
+        return c->host->error(LLMRT_ERR_UNSUPPORTED,
+                              "cuda: %s: batch * heads * tiles is more than one grid holds",
                               kernel);
     if (!d->q || !d->k || !d->v || !d->lse)
         return c->host->error(LLMRT_ERR_INVALID, "cuda: %s: q, k, v and lse are required",
                               kernel);
-    cuk_att a = {
+    *p = (cuk_flash){
         .batch = d->batch, .heads = d->heads, .q_len = d->q_len, .kv_len = d->kv_len,
-        .head_dim = d->head_dim, .scale = d->scale, .causal = d->causal,
-        .q = d->q, .k = d->k, .v = d->v, .dout = d->dout, .bias = d->bias,
+        .head_dim = d->head_dim, .dtype = dtype, .scale = d->scale, .causal = d->causal,
+        .q = d->q, .k = d->k, .v = d->v,
         .q_row_stride = d->q_row_stride, .k_row_stride = d->k_row_stride,
         .v_row_stride = d->v_row_stride, .out_row_stride = d->out_row_stride,
-        .out = d->out, .lse = d->lse, .dq = d->dq, .dk = d->dk, .dv = d->dv,
-        .dbias = d->dbias, .delta = NULL,
+        .bias = d->bias, .out = d->out, .lse = d->lse, .dout = d->dout,
+        .dq = d->dq, .dk = d->dk, .dv = d->dv, .dbias = d->dbias, .delta = NULL,
     };
-    *p = a;
     return LLMRT_OK;
 }
 
 int cuda_attention_forward(void *ctx, const llmrt_attention_desc *d)
 {
     cuda_ctx *c = ctx;
-    cuk_att a;
+    cuk_flash a;
     int rc = att_setup(c, "attention_forward", d, &a);
     if (rc) return rc;
     if (!d->out)
         return c->host->error(LLMRT_ERR_INVALID, "cuda: attention_forward: out is NULL");
-    return LAUNCH(c, cuk_attention_forward(c->stream, &a), "attention_forward");
+    return LAUNCH(c, cuk_flash_forward(c->stream, &a), "attention_forward");
 }
 
+/* out, when given, is the forward's output: delta = rowsum(dout * out) is
+ * then one pass over it; without it delta is recomputed from the scores. */
 int cuda_attention_backward(void *ctx, const llmrt_attention_desc *d)
 {
     cuda_ctx *c = ctx;
-    cuk_att a;
+    cuk_flash a;
     int rc = att_setup(c, "attention_backward", d, &a);
     if (rc) return rc;
     if (!d->dout)
@@ -306,7 +329,7 @@ int cuda_attention_backward(void *ctx, const llmrt_attention_desc *d)
         c->att_scratch_floats = need;
     }
     a.delta = c->att_scratch;
-    return LAUNCH(c, cuk_attention_backward(c->stream, &a), "attention_backward");
+    return LAUNCH(c, cuk_flash_backward(c->stream, &a), "attention_backward");
 }
 
 /* --- conversions (ABI 1.1): the pairs and checks of cpu_convert.c --- */

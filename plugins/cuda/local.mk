@@ -23,13 +23,16 @@ am__v_NVCC_1 =
 	  echo "non_pic_object=none"; } > $@
 CUDA_KERNEL_SOURCES = plugins/cuda/cuda_kernels.cu plugins/cuda/cuda_elementwise.cu \
 	plugins/cuda/cuda_reduce.cu plugins/cuda/cuda_norm.cu plugins/cuda/cuda_xent.cu \
-	plugins/cuda/cuda_embedding.cu plugins/cuda/cuda_adamw.cu
+	plugins/cuda/cuda_embedding.cu plugins/cuda/cuda_adamw.cu \
+	plugins/cuda/cuda_attention.cu
 CUDA_KERNEL_OBJECTS = $(CUDA_KERNEL_SOURCES:.cu=.lo)
-EXTRA_DIST += $(CUDA_KERNEL_SOURCES) plugins/cuda/cuda_kernels.h plugins/cuda/cuda_device.cuh plugins/cuda/cuda_adamw.h
+EXTRA_DIST += $(CUDA_KERNEL_SOURCES) plugins/cuda/cuda_kernels.h plugins/cuda/cuda_device.cuh plugins/cuda/cuda_adamw.h \
+	plugins/cuda/cuda_attention.h
 if BUILD_CUDA
 plugin_LTLIBRARIES += plugins/cuda/llmrt-compute-cuda.la
 plugins_cuda_llmrt_compute_cuda_la_SOURCES = \
 	plugins/cuda/cuda_internal.h \
+	plugins/cuda/cuda_attention.h \
 	plugins/cuda/cuda_plugin.c \
 	plugins/cuda/cuda_gemm.c \
 	plugins/cuda/cuda_adamw.c \
@@ -42,6 +45,7 @@ plugins_cuda_llmrt_compute_cuda_la_LIBADD = $(CUDA_KERNEL_OBJECTS) $(CUDA_LIBS) 
 EXTRA_plugins_cuda_llmrt_compute_cuda_la_DEPENDENCIES = $(CUDA_KERNEL_OBJECTS)
 $(CUDA_KERNEL_OBJECTS): plugins/cuda/cuda_kernels.h plugins/cuda/cuda_device.cuh plugins/cuda/convert_dev.h
 plugins/cuda/cuda_adamw.lo: plugins/cuda/cuda_adamw.h
+plugins/cuda/cuda_attention.lo: plugins/cuda/cuda_attention.h
 # convert.h's scalar conversions, callable from device code: the same text
 # with __host__ __device__ added, so the device rounds exactly as the
 # specification does (one source of truth, nothing copied by hand).
@@ -53,5 +57,6 @@ CLEANFILES += $(CUDA_KERNEL_OBJECTS) plugins/cuda/convert_dev.h \
 	plugins/cuda/.libs/cuda_kernels.o plugins/cuda/.libs/cuda_elementwise.o \
 	plugins/cuda/.libs/cuda_reduce.o plugins/cuda/.libs/cuda_norm.o \
 	plugins/cuda/.libs/cuda_xent.o plugins/cuda/.libs/cuda_embedding.o \
-	plugins/cuda/.libs/cuda_adamw.o
+	plugins/cuda/.libs/cuda_adamw.o \
+	plugins/cuda/.libs/cuda_attention.o
 endif

@@ -3,6 +3,10 @@
 # where cuda's probe finds no usable GPU. tests/gpu/run is the script a GPU
 # machine runs (docs/cuda.md).
 EXTRA_DIST += tests/gpu/run tests/gpu/bundle
+# tests/cuda/emu: cuda_attention.cu on a host emulation of CUDA (a developer
+# tool for machines without a GPU, not part of make check; docs/cuda.md).
+EXTRA_DIST += tests/cuda/emu/run tests/cuda/emu/transform.py tests/cuda/emu/emu.h \
+	tests/cuda/emu/emu.cc tests/cuda/emu/attention_check.cc
 if BUILD_CUDA
 if BUILD_CPU
 check_PROGRAMS += tests/cuda/test_cuda_ops tests/cuda/test_cuda_fused tests/cuda/test_cuda_lowp
@@ -21,5 +25,11 @@ tests_cuda_test_cuda_lowp_SOURCES = tests/cuda/test_cuda_lowp.c $(CUDA_TEST_UTIL
 tests_cuda_test_cuda_lowp_CFLAGS = $(TEST_CFLAGS)
 tests_cuda_test_cuda_lowp_LDADD = $(CHECK_LIBS) -ldl -lm
 EXTRA_tests_cuda_test_cuda_lowp_DEPENDENCIES = plugins/cpu/llmrt-compute-cpu.la plugins/cuda/llmrt-compute-cuda.la
+check_PROGRAMS += tests/cuda/test_cuda_attention
+TESTS += tests/cuda/test_cuda_attention
+tests_cuda_test_cuda_attention_SOURCES = tests/cuda/test_cuda_attention.c $(CUDA_TEST_UTIL)
+tests_cuda_test_cuda_attention_CFLAGS = $(TEST_CFLAGS)
+tests_cuda_test_cuda_attention_LDADD = $(CHECK_LIBS) -ldl -lm
+EXTRA_tests_cuda_test_cuda_attention_DEPENDENCIES = plugins/cpu/llmrt-compute-cpu.la plugins/cuda/llmrt-compute-cuda.la
 endif
 endif
