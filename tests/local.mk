@@ -26,4 +26,6 @@ include tests/plan/local.mk
 include tests/ckpt/local.mk
 include tests/quant/local.mk
 include tests/precision/local.mk
+include tests/staging/local.mk
+include tests/bench/local.mk
 include tests/cuda/local.mk
