@@ -23,3 +23,11 @@ bench-convert: all bench/bench_convert
 	LLMRT_PLUGIN_PATH=$(abs_top_builddir)/plugins/cpu/.libs $(LIBTOOL) --mode=execute \
 	  ./bench/bench_convert $(BENCH_CONVERT_MIB) --set cpu.threads=$${THREADS:-2}
 .PHONY: bench-convert
+# GPT-2 124M in bf16 on one GPU against PyTorch (bench/gpu_gpt2.sh; needs a
+# GPU: bench/README.md). STEPS, WARMUP, BATCH, PEAK_TFLOPS, TORCH_COMPILE pass through.
+EXTRA_DIST += bench/gpu_gpt2.sh bench/pytorch_gpt2.py bench/gpt2-124m.ini
+bench-gpu: all
+	LLMRT_BIN=$(abs_top_builddir)/cli/llmrt \
+	LLMRT_PLUGIN_PATH=$(abs_top_builddir)/plugins/cuda/.libs:$(abs_top_builddir)/plugins/cpu/.libs:$(abs_top_builddir)/plugins/local/.libs:$(abs_top_builddir)/plugins/shard/.libs:$(abs_top_builddir)/plugins/quant/.libs \
+	  sh $(srcdir)/bench/gpu_gpt2.sh
+.PHONY: bench-gpu

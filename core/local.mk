@@ -8,6 +8,7 @@ core_libllmrt_la_SOURCES = \
 	core/loader.c core/loader.h \
 	core/registry.c core/registry.h \
 	core/runtime.c core/runtime.h \
+	core/coll_staging.c core/coll_staging.h \
 	core/format_fp32.c core/format_fp32.h \
 	core/rng.c core/rng.h \
 	core/gpt.c core/gpt.h \

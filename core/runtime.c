@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coll_staging.h"
 #include "error.h"
 #include "host_api.h"
 #include "loader.h"
@@ -44,6 +45,11 @@ struct llmrt_rt {
     size_t n_allocs, cap_allocs;
     size_t mem_current[LLMRT_MEM_CATEGORY_COUNT];
     size_t mem_peak[LLMRT_MEM_CATEGORY_COUNT];
+
+    /* Collectives staged through pinned host memory ([runtime]
+     * stage_collectives; coll_staging.h), or NULL: the collective takes the
+     * backend's buffers. On the job's runtime; its groups use it. */
+    llmrt_staging *staging;
 
     double *host_scratch;  /* device buffer for llmrt_rt_allreduce_host */
     size_t host_scratch_n;
@@ -114,10 +120,27 @@ static void *compute_stream(llmrt_rt *rt)
                : NULL;
 }
 
+/* The staging pool of the job (a group's is its parent's), or NULL. */
+static llmrt_staging *staging_of(llmrt_rt *rt)
+{
+    return rt->parent ? rt->parent->staging : rt->staging;
+}
+
+static llmrt_staging_coll staged_coll(const llmrt_rt *rt)
+{
+    return (llmrt_staging_coll){rt->coll_vt, rt->coll_ctx, rt->coll_caps.rank,
+                                rt->coll_caps.world_size, rt->timeout_s};
+}
+
 static int svc_allreduce(llmrt_rt *rt, const void *send, void *recv, size_t count,
                          llmrt_dtype dtype, llmrt_reduce_op op, llmrt_work **work)
 {
     count_comm(rt, count, dtype, 2.0);
+    llmrt_staging *st = staging_of(rt);
+    if (st) {
+        llmrt_staging_coll c = staged_coll(rt);
+        return llmrt_staging_allreduce(st, &c, send, recv, count, dtype, op, work);
+    }
     return rt->coll_vt->allreduce(rt->coll_ctx, send, recv, count, dtype, op,
                                   compute_stream(rt), work);
 }
@@ -126,6 +149,11 @@ static int svc_reduce_scatter(llmrt_rt *rt, const void *send, void *recv, size_t
                               llmrt_dtype dtype, llmrt_reduce_op op, llmrt_work **work)
 {
     count_comm(rt, recv_count, dtype, rt->coll_caps.world_size);
+    llmrt_staging *st = staging_of(rt);
+    if (st) {
+        llmrt_staging_coll c = staged_coll(rt);
+        return llmrt_staging_reduce_scatter(st, &c, send, recv, recv_count, dtype, op, work);
+    }
     return rt->coll_vt->reduce_scatter(rt->coll_ctx, send, recv, recv_count, dtype, op,
                                        compute_stream(rt), work);
 }
@@ -134,6 +162,11 @@ static int svc_all_gather(llmrt_rt *rt, const void *send, void *recv, size_t sen
                           llmrt_dtype dtype, llmrt_work **work)
 {
     count_comm(rt, send_count, dtype, rt->coll_caps.world_size);
+    llmrt_staging *st = staging_of(rt);
+    if (st) {
+        llmrt_staging_coll c = staged_coll(rt);
+        return llmrt_staging_all_gather(st, &c, send, recv, send_count, dtype, work);
+    }
     return rt->coll_vt->all_gather(rt->coll_ctx, send, recv, send_count, dtype,
                                    compute_stream(rt), work);
 }
@@ -142,6 +175,11 @@ static int svc_broadcast(llmrt_rt *rt, void *buf, size_t count, llmrt_dtype dtyp
                          llmrt_work **work)
 {
     count_comm(rt, count, dtype, 1.0);
+    llmrt_staging *st = staging_of(rt);
+    if (st) {
+        llmrt_staging_coll c = staged_coll(rt);
+        return llmrt_staging_broadcast(st, &c, buf, count, dtype, root, work);
+    }
     return rt->coll_vt->broadcast(rt->coll_ctx, buf, count, dtype, root, compute_stream(rt),
                                   work);
 }
@@ -149,6 +187,8 @@ static int svc_broadcast(llmrt_rt *rt, void *buf, size_t count, llmrt_dtype dtyp
 static int svc_work_wait(llmrt_rt *rt, llmrt_work *work)
 {
     if (!work) return LLMRT_OK;
+    llmrt_staging *st = staging_of(rt);
+    if (st) return llmrt_staging_wait(st, work); /* waits, copies back, releases */
     int rc = rt->coll_vt->work_wait(rt->coll_ctx, work, rt->timeout_s);
     rt->coll_vt->work_release(rt->coll_ctx, work);
     return rc;
@@ -156,10 +196,13 @@ static int svc_work_wait(llmrt_rt *rt, llmrt_work *work)
 
 /* --- creation ------------------------------------------------------------ */
 
+static void account_comm_host(void *arg, long long delta);
+
 int llmrt_rt_create(llmrt_rt **out, llmrt_config *cfg)
 {
     static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
-    const char *backend, *collective, *strategy, *format, *plugin_path, *log_level;
+    static const char *const stage_choices[] = {"auto", "always", NULL};
+    const char *backend, *collective, *strategy, *format, *plugin_path, *log_level, *stage;
     double timeout_s;
     int rc;
     if ((rc = llmrt_config_string(cfg, "runtime", "backend", "cpu",
@@ -178,7 +221,11 @@ int llmrt_rt_create(llmrt_rt **out, llmrt_config *cfg)
                                   "seconds a collective may wait before the job is aborted "
                                   "(0: no limit)", &timeout_s)) ||
         (rc = llmrt_config_choice(cfg, "runtime", "log_level", "warn", log_levels,
-                                  "diagnostics printed to stderr", &log_level)))
+                                  "diagnostics printed to stderr", &log_level)) ||
+        (rc = llmrt_config_choice(cfg, "runtime", "stage_collectives", "auto", stage_choices,
+                                  "stage collectives through pinned host memory: auto (when "
+                                  "the collective cannot take the backend's device memory), "
+                                  "always", &stage)))
         return rc;
     for (int i = 0; log_levels[i]; i++)
         if (!strcmp(log_level, log_levels[i])) llmrt_log_set_level((llmrt_log_level)i);
@@ -231,13 +278,29 @@ int llmrt_rt_create(llmrt_rt **out, llmrt_config *cfg)
     if ((rc = check_plugin_section(rt, comp->name))) goto fail;
     rt->coll_caps.struct_size = sizeof rt->coll_caps;
     if ((rc = rt->coll_vt->get_caps(rt->coll_ctx, &rt->coll_caps))) goto fail;
-    if (!rt->coll_caps.device_memory && !rt->compute_caps.host_addressable) {
-        /* Staging through pinned host memory arrives with the GPU backends. */
-        rc = llmrt_error(LLMRT_ERR_UNSUPPORTED,
-                         "[runtime] collective = %s cannot take device memory of backend %s, "
-                         "and host staging is not implemented yet",
+    if (!strcmp(stage, "always") && rt->coll_caps.device_memory &&
+        !rt->compute_caps.host_addressable) {
+        /* Rule 1 of collective.h: such a collective is given device
+         * addresses; host buffers are not promised to work (NCCL). */
+        rc = llmrt_error(LLMRT_ERR_INVALID,
+                         "[runtime] stage_collectives = always: collective %s works on "
+                         "device memory of backend %s and need not accept host buffers "
+                         "(accepted with this pair: auto)",
                          collective, backend);
         goto fail;
+    }
+    if (!strcmp(stage, "always") ||
+        (!rt->coll_caps.device_memory && !rt->compute_caps.host_addressable)) {
+        if ((rc = llmrt_staging_create(&rt->staging, rt->backend.vt, rt->backend.ctx,
+                                       rt->names[LLMRT_KIND_COMPUTE], account_comm_host, rt))) {
+            rc = llmrt_error_prefix(rc, "staging the collectives of %s through host memory "
+                                        "of backend %s", collective, backend);
+            goto fail;
+        }
+        llmrt_log(LLMRT_LOG_INFO, "core",
+                  "collectives of %s staged through pinned host memory of %s (%s)", collective,
+                  backend, rt->coll_caps.device_memory ? "stage_collectives = always"
+                                                       : "the collective takes host memory only");
     }
 
     /* The strategy is found now (so a bad name fails early) and created
@@ -381,6 +444,9 @@ void llmrt_rt_destroy(llmrt_rt *rt)
     if (!rt) return;
     if (rt->strat_ctx) rt->strat_vt->destroy(rt->strat_ctx);
     if (rt->host_scratch) llmrt_rt_free(rt, rt->host_scratch);
+    /* Pinned buffers go back to the backend before it is destroyed; every
+     * handle was waited by the strategy's destroy. */
+    llmrt_staging_destroy(rt->staging);
     /* Groups were split from the job's collective: they go first. */
     for (size_t i = rt->n_groups; i-- > 0;) {
         rt->coll_vt->destroy(rt->groups[i]->coll_ctx);
@@ -414,6 +480,19 @@ const char *llmrt_rt_component_name(const llmrt_rt *rt, llmrt_plugin_kind kind)
 
 /* --- memory -------------------------------------------------------------- */
 
+static void account(llmrt_rt *rt, llmrt_mem_category category, long long delta)
+{
+    rt->mem_current[category] += (size_t)delta; /* wraps back for a negative delta */
+    if (rt->mem_current[category] > rt->mem_peak[category])
+        rt->mem_peak[category] = rt->mem_current[category];
+}
+
+/* The staging pool's pinned host buffers count as communication buffers. */
+static void account_comm_host(void *arg, long long delta)
+{
+    account(arg, LLMRT_MEM_COMM, delta);
+}
+
 int llmrt_rt_alloc(llmrt_rt *rt, llmrt_mem_category category, size_t bytes, void **ptr)
 {
     if (rt->parent) rt = rt->parent; /* a group's memory is the job's */
@@ -430,9 +509,7 @@ int llmrt_rt_alloc(llmrt_rt *rt, llmrt_mem_category category, size_t bytes, void
     int rc = rt->backend.vt->alloc(rt->backend.ctx, bytes, &p);
     if (rc) return rc;
     rt->allocs[rt->n_allocs++] = (rt_allocation){p, bytes, category};
-    rt->mem_current[category] += bytes;
-    if (rt->mem_current[category] > rt->mem_peak[category])
-        rt->mem_peak[category] = rt->mem_current[category];
+    account(rt, category, (long long)bytes);
     *ptr = p;
     return LLMRT_OK;
 }

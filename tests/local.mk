@@ -26,5 +26,7 @@ include tests/plan/local.mk
 include tests/ckpt/local.mk
 include tests/quant/local.mk
 include tests/precision/local.mk
+include tests/staging/local.mk
+include tests/bench/local.mk
 include tests/cuda/local.mk
 include tests/nccl/local.mk
