@@ -10,8 +10,8 @@
  * reads all of its elements before it writes them.
  *
  * Formulas: cpu_gelu.c's (sigmoid form of tanh-GELU, Numerical Recipes
- * erfc); ReLU out = x > 0 ? x : 0 (NaN gives 0), backward
- * dinp += x > 0 ? dout : 0.
+ * erfc); ReLU out = x < 0 ? 0 : x (NaN propagates), backward
+ * dinp += dout where x > 0, dinp untouched elsewhere (the cpu's cpu_relu.c).
  */
 #include <cuda_runtime.h>
 #include <math.h>
@@ -76,13 +76,15 @@ struct op_gelu_bwd { /* (dinp, inp, dout) */
 };
 
 struct op_relu_fwd {
-    __device__ float operator()(float x, float, float) const { return x > 0.0f ? x : 0.0f; }
+    /* The cpu's x < 0 ? 0 : x: NaN propagates (an fp16 overflow upstream
+     * still reaches the loss scaler's check) and -0 stays -0. */
+    __device__ float operator()(float x, float, float) const { return x < 0.0f ? 0.0f : x; }
 };
 
 struct op_relu_bwd { /* (dinp, inp, dout) */
     __device__ float operator()(float dx, float x, float dy) const
     {
-        return dx + (x > 0.0f ? dy : 0.0f);
+        return x > 0.0f ? dx + dy : dx; /* dx untouched elsewhere (a -0 stays -0), as the cpu */
     }
 };
 

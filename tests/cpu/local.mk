@@ -5,7 +5,9 @@
 #    llmrt/convert.h (all 2^32 fp32 inputs; LLMRT_TEST_QUICK=1 samples), every
 #    kernel in f16 and bf16, and the LSQ fake-quantization kernels;
 #  - test_cpu_fused: the ABI 1.2 fused kernels (gemm GELU epilogue, adamw
-#    params_out) bit for bit against the unfused calls they replace.
+#    params_out) bit for bit against the unfused calls they replace;
+#  - test_cpu_t5_ops: the ABI 1.2 relu_forward, relu_backward and mul in
+#    f32/f16/bf16, bit for bit against naive loops.
 # Both link the host stub and cpu_test_util (buffers, rng, fixture, plugin
 # loading), and dlopen the plugin: build it first.
 cpu_test_common = tests/cpu/host_stub.c tests/cpu/host_stub.h \
@@ -13,8 +15,14 @@ cpu_test_common = tests/cpu/host_stub.c tests/cpu/host_stub.h \
 cpu_test_ldadd = $(CHECK_LIBS) -ldl -lm
 cpu_test_deps = plugins/cpu/llmrt-compute-cpu.la
 if BUILD_CPU
-check_PROGRAMS += tests/cpu/test_cpu_ops tests/cpu/test_cpu_formats tests/cpu/test_cpu_fused
-TESTS += tests/cpu/test_cpu_ops tests/cpu/test_cpu_formats tests/cpu/test_cpu_fused
+check_PROGRAMS += tests/cpu/test_cpu_ops tests/cpu/test_cpu_formats tests/cpu/test_cpu_fused \
+	tests/cpu/test_cpu_t5_ops
+TESTS += tests/cpu/test_cpu_ops tests/cpu/test_cpu_formats tests/cpu/test_cpu_fused \
+	tests/cpu/test_cpu_t5_ops
+tests_cpu_test_cpu_t5_ops_SOURCES = tests/cpu/test_cpu_t5_ops.c $(cpu_test_common)
+tests_cpu_test_cpu_t5_ops_CFLAGS = $(TEST_CFLAGS)
+tests_cpu_test_cpu_t5_ops_LDADD = $(cpu_test_ldadd)
+EXTRA_tests_cpu_test_cpu_t5_ops_DEPENDENCIES = $(cpu_test_deps)
 tests_cpu_test_cpu_fused_SOURCES = tests/cpu/test_cpu_fused.c $(cpu_test_common)
 tests_cpu_test_cpu_fused_CFLAGS = $(TEST_CFLAGS)
 tests_cpu_test_cpu_fused_LDADD = $(cpu_test_ldadd)

@@ -195,7 +195,7 @@ static void one_relu_mul(llmrt_dtype t, size_t n, size_t off)
     snprintf(what, sizeof what, "relu_forward n %zu off %zu", n, off);
     for (size_t i = 0; i < n; i++) {
         float v = get(t, x_o, i);
-        put(t, r_o, i, v > 0.0f ? v : 0.0f);
+        put(t, r_o, i, v < 0.0f ? 0.0f : v); /* NaN propagates, -0 stays */
     }
     OK(gpu_vt->relu_forward(gpu, go_o, gx_o, n, t));
     cmp_bits(what, t, r_o, go_o, n);
@@ -206,7 +206,8 @@ static void one_relu_mul(llmrt_dtype t, size_t n, size_t off)
 
     snprintf(what, sizeof what, "relu_backward n %zu off %zu", n, off);
     for (size_t i = 0; i < n; i++)
-        put(t, r_o, i, get(t, dx_o, i) + (get(t, x_o, i) > 0.0f ? get(t, y_o, i) : 0.0f));
+        put(t, r_o, i,
+            get(t, x_o, i) > 0.0f ? get(t, dx_o, i) + get(t, y_o, i) : get(t, dx_o, i));
     if (CPU_HAS(relu_backward)) {
         memcpy(c_o, dx_o, n * es);
         OK(cpu_vt->relu_backward(cpu, c_o, x_o, y_o, n, t));
