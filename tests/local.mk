@@ -26,3 +26,4 @@ include tests/plan/local.mk
 include tests/ckpt/local.mk
 include tests/quant/local.mk
 include tests/precision/local.mk
+include tests/scaling/local.mk
