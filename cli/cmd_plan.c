@@ -12,9 +12,30 @@
 static const char usage[] =
     "usage: llmrt plan [CONFIG] [--params N] [--world N] [--strategy S] [--format F]\n"
     "                  [--batch B] [--unit U] [--set section.key=value]...\n"
+    "       llmrt plan [CONFIG] (--budget FLOPS | --hours H --peak FLOPS | --params N\n"
+    "                  | --tokens D) [--law L] [--mfu M] [--world N] [--device-memory M]\n"
+    "                  [--format F] [--batch B]\n"
     "\n"
     "Memory each rank needs, by category (parameters, gradients, optimizer state,\n"
     "activations, communication buffers), for every strategy or the one given.\n"
+    "\n"
+    "With a budget, a token count or a law: the compute-optimal parameters N and\n"
+    "tokens D from a scaling law (C = 6 N D), the predicted loss, tokens per\n"
+    "parameter, a model shape of about N parameters (CONFIG's [model] family:\n"
+    "its dim/layers, head width, context, vocab; else GPT-3-like), memory per\n"
+    "device for every strategy (fits or not) and the wall-clock time.\n"
+    "\n"
+    "  --budget C    compute in FLOPs (5.76e23)\n"
+    "  --hours H     device-hours instead: C = H x 3600 x --peak x --mfu\n"
+    "  --peak F      peak FLOP/s of one device (989e12), for the time\n"
+    "  --mfu M       expected model FLOPs utilisation (default 0.4)\n"
+    "  --tokens D    a token count (1.4T): with --params, both fixed; alone, the N\n"
+    "                for which D is compute-optimal\n"
+    "  --law L       chinchilla, besiroglu (default), kaplan, tpp20, or a FILE\n"
+    "                written by llmrt fit\n"
+    "  --device-memory M  bytes per device (80GB, 80GiB): mark what fits, and the\n"
+    "                fewest devices on which each strategy would\n"
+    "  (--params N with any of these: the D that is optimal for N)\n"
     "\n"
     "  CONFIG        the [model] shape to plan for (and [train] batch); the strategy\n"
     "                plugins' own plan() gives the figures a run will measure\n"
@@ -28,7 +49,7 @@ static const char usage[] =
     "  --unit U      B, kB, MB, GB (1e3 steps, as the ZeRO paper), MiB, GiB\n"
     "                (default: GB, MB or kB by size)\n"
     "\n"
-    "See docs/memory.md for the formulas.\n";
+    "See docs/memory.md for the formulas, docs/scaling.md for the laws.\n";
 
 static const struct {
     const char *name;
@@ -91,9 +112,14 @@ int llmrt_cmd_plan(int argc, char **argv)
 {
     const char *params_s = NULL, *world_s = NULL, *strategy = NULL, *format = NULL,
                *batch_s = NULL, *unit_s = NULL;
+    llmrt_plan_scaling_args sc = {0};
     const llmrt_cli_option opts[] = {{"--params", &params_s}, {"--world", &world_s},
                                      {"--strategy", &strategy}, {"--format", &format},
-                                     {"--batch", &batch_s}, {"--unit", &unit_s}};
+                                     {"--batch", &batch_s}, {"--unit", &unit_s},
+                                     {"--budget", &sc.budget}, {"--hours", &sc.hours},
+                                     {"--peak", &sc.peak}, {"--mfu", &sc.mfu},
+                                     {"--tokens", &sc.tokens}, {"--law", &sc.law},
+                                     {"--device-memory", &sc.memory}};
     llmrt_config *cfg;
     int rc = llmrt_cli_parse(argc, argv, usage, opts, sizeof opts / sizeof opts[0], 0, &cfg);
     if (rc) return rc < 0 ? 0 : rc;
@@ -155,6 +181,21 @@ int llmrt_cmd_plan(int argc, char **argv)
             rc = llmrt_cli_fail();
             goto out;
         }
+    }
+    if (sc.budget || sc.hours || sc.peak || sc.mfu || sc.tokens || sc.law || sc.memory) {
+        if (strategy || unit_s) {
+            fprintf(stderr, "llmrt plan: --strategy and --unit are for the memory table alone; "
+                            "a plan from a budget shows every strategy in GB\n");
+            rc = 2;
+            goto out;
+        }
+        sc.params = params_s;
+        sc.format = format;
+        sc.world = world;
+        sc.batch = batch ? batch : 1;
+        sc.activation_dtype = prec.compute_type;
+        rc = llmrt_cmd_plan_scaling(cfg, has_config, &sc);
+        goto out;
     }
     if (!params_s && !has_config) {
         fprintf(stderr, "llmrt plan: nothing to plan for: give a CONFIG with a [model] "

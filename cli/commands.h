@@ -16,6 +16,18 @@ int llmrt_cmd_plan(int argc, char **argv);
 int llmrt_cmd_ckpt(int argc, char **argv);
 int llmrt_cmd_formats(int argc, char **argv);
 int llmrt_cmd_export(int argc, char **argv);
+int llmrt_cmd_sweep(int argc, char **argv);
+int llmrt_cmd_fit(int argc, char **argv);
+
+/* `llmrt plan` with a budget, a token count or a law (cli/cmd_plan_budget.c):
+ * the option values as given (NULL: absent), and what plan already parsed. */
+typedef struct llmrt_plan_scaling_args {
+    const char *budget, *hours, *peak, *mfu, *params, *tokens, *law, *memory;
+    const char *format;
+    long world, batch;
+    llmrt_dtype activation_dtype;
+} llmrt_plan_scaling_args;
+int llmrt_cmd_plan_scaling(llmrt_config *cfg, int has_config, const llmrt_plan_scaling_args *a);
 
 
 /* --- shared by the subcommands (cli/options.c) --- */

@@ -16,7 +16,9 @@ static const struct {
     {"generate", llmrt_cmd_generate, "sample text from a checkpoint"},
     {"plugins", llmrt_cmd_plugins, "list every plugin found and whether it loads"},
     {"bench", llmrt_cmd_bench, "benchmarks: bench collectives times the collective plugin"},
-    {"plan", llmrt_cmd_plan, "memory per rank by category, before a run"},
+    {"plan", llmrt_cmd_plan, "memory per rank, or N, D, loss and time from a compute budget"},
+    {"sweep", llmrt_cmd_sweep, "train a grid of model sizes at several compute budgets"},
+    {"fit", llmrt_cmd_fit, "fit a scaling law to a sweep's table, plot it"},
     {"ckpt", llmrt_cmd_ckpt, "inspect or consolidate a (sharded) checkpoint"},
     {"formats", llmrt_cmd_formats, "the number formats found, from their descriptors"},
     {"export", llmrt_cmd_export, "write an int8 export of a QAT checkpoint"},
@@ -48,7 +50,7 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "llmrt: unknown command '%s' (accepted: train, eval, generate, plugins, plan, ckpt, bench, "
-                    "--version, --help)\n", argv[1]);
+    fprintf(stderr, "llmrt: unknown command '%s' (accepted: train, eval, generate, plugins, plan, sweep, fit, "
+                    "ckpt, bench, formats, export, --version, --help)\n", argv[1]);
     return 2;
 }

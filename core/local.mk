@@ -20,12 +20,17 @@ core_libllmrt_la_SOURCES = \
 	core/checkpoint.c core/checkpoint.h \
 	core/ckpt_shards.c core/ckpt_shards.h \
 	core/plan.c core/plan.h \
+	core/scaling_law.c core/scaling_law.h \
+	core/scaling_fit.c core/scaling_fit.h \
+	core/scaling_plan.c core/scaling_plan.h \
+	core/scaling_table.c core/scaling_table.h \
+	core/sweep.c core/sweep.h \
 	core/precision.c core/precision.h \
 	core/loss_scale.c core/loss_scale.h \
 	core/metrics.c core/metrics.h \
 	core/train.c core/train.h \
 	core/generate.c core/generate.h
 core_libllmrt_la_CPPFLAGS = $(AM_CPPFLAGS) -DLLMRT_PLUGINDIR='"$(plugindir)"'
-core_libllmrt_la_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(JANSSON_CFLAGS)
-core_libllmrt_la_LIBADD = $(INIH_LIBS) $(JANSSON_LIBS) -lm
+core_libllmrt_la_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(JANSSON_CFLAGS) $(GSL_CFLAGS)
+core_libllmrt_la_LIBADD = $(INIH_LIBS) $(JANSSON_LIBS) $(GSL_LIBS) -lm
 core_libllmrt_la_LDFLAGS = -version-info 0:0:0 -no-undefined

@@ -30,3 +30,4 @@ include tests/staging/local.mk
 include tests/bench/local.mk
 include tests/cuda/local.mk
 include tests/nccl/local.mk
+include tests/scaling/local.mk
