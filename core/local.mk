@@ -11,6 +11,8 @@ core_libllmrt_la_SOURCES = \
 	core/format_fp32.c core/format_fp32.h \
 	core/rng.c core/rng.h \
 	core/gpt.c core/gpt.h \
+	core/bert.c core/bert.h \
+	core/mlm.c core/mlm.h \
 	core/qat.c core/qat.h \
 	core/data.c core/data.h \
 	core/tokenizer.c core/tokenizer.h \

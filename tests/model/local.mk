@@ -2,10 +2,11 @@
 # (made by make_gpt_fixture.py and make_qat_fixture.py, kept beside them), in
 # every compute dtype, with int8 QAT, and the int8 export (core/qat.c).
 check_PROGRAMS += tests/model/test_gpt_reference tests/model/test_gpt_model \
-	tests/model/test_gpt_dtype tests/model/test_gpt_qat tests/model/test_qat_export
+	tests/model/test_gpt_dtype tests/model/test_gpt_qat tests/model/test_qat_export \
+	tests/model/test_bert_reference tests/model/test_mlm
 TESTS += tests/model/test_gpt_reference tests/model/test_gpt_model \
 	tests/model/test_gpt_dtype tests/model/test_gpt_qat tests/model/test_qat_export \
-	tests/model/test_export_cli.sh
+	tests/model/test_export_cli.sh tests/model/test_bert_reference tests/model/test_mlm
 
 GPT_TEST_UTIL = tests/model/gpt_test_util.c tests/model/gpt_test_util.h
 
@@ -29,6 +30,15 @@ tests_model_test_qat_export_SOURCES = tests/model/test_qat_export.c $(GPT_TEST_U
 tests_model_test_qat_export_CFLAGS = $(TEST_CFLAGS)
 tests_model_test_qat_export_LDADD = $(TEST_LIBS)
 
+tests_model_test_bert_reference_SOURCES = tests/model/test_bert_reference.c $(GPT_TEST_UTIL)
+tests_model_test_bert_reference_CFLAGS = $(TEST_CFLAGS)
+tests_model_test_bert_reference_LDADD = $(TEST_LIBS)
+
+tests_model_test_mlm_SOURCES = tests/model/test_mlm.c
+tests_model_test_mlm_CFLAGS = $(TEST_CFLAGS)
+tests_model_test_mlm_LDADD = $(TEST_LIBS)
+
+EXTRA_DIST += tests/model/make_bert_fixture.py tests/model/bert_tiny_fixture.safetensors
 EXTRA_DIST += tests/model/make_gpt_fixture.py tests/model/gpt_tiny_fixture.safetensors \
 	tests/model/make_qat_fixture.py tests/model/gpt_qat_fixture.safetensors \
 	tests/model/gpt_fixture_util.py tests/model/test_export_cli.sh
