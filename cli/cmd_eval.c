@@ -49,8 +49,14 @@ int llmrt_cmd_eval(int argc, char **argv)
         rc = 2;
         goto out;
     }
-    if (llmrt_session_eval(&ck.session, data, (uint64_t)n_batches, &loss, &tokens)) {
+    double accuracy;
+    if (llmrt_session_eval(&ck.session, data, (uint64_t)n_batches, &loss, &tokens, &accuracy)) {
         rc = llmrt_cli_fail();
+        goto out;
+    }
+    if (ck.session.model_cfg.arch == LLMRT_ARCH_BERT) {
+        printf("checkpoint %s\ndata %s\nmasked_positions %llu\nmlm_loss %.6f\nmlm_accuracy "
+               "%.4f\n", ck.dir, data, (unsigned long long)tokens, loss, accuracy);
         goto out;
     }
     printf("checkpoint %s\ndata %s\ntokens %llu\nloss %.6f\nperplexity %.4f\nbits_per_token "

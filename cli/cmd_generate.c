@@ -70,6 +70,13 @@ int llmrt_cmd_generate(int argc, char **argv)
     }
     if ((rc = llmrt_cli_checkpoint_open(argc, argv, cfg, ckpt, 1, &ck))) goto out;
     size_t n_prompt = strlen(prompt), total = n_prompt + (size_t)n_tokens;
+    if (s->model_cfg.arch != LLMRT_ARCH_GPT) {
+        fprintf(stderr, "llmrt generate: %s is a %s model, not a causal LM: use `llmrt "
+                        "fill-mask`\n", ckpt ? ckpt : "the checkpoint",
+                llmrt_arch_name(s->model_cfg.arch));
+        rc = 1;
+        goto out;
+    }
     if (s->model_cfg.vocab < LLMRT_TOK_BYTE_VOCAB) {
         fprintf(stderr, "llmrt generate: the model's vocabulary (%d) is smaller than the byte "
                         "tokenizer's (256)\n", s->model_cfg.vocab);

@@ -112,7 +112,7 @@ int llmrt_cmd_plan(int argc, char **argv)
     size_t n_rows = 0;
     const char *const *names = llmrt_plan_strategies;
     const char *one[2] = {strategy, NULL};
-    llmrt_gpt_config mc;
+    llmrt_model_config mc;
     if (strategy) names = one;
     if ((world_s && (rc = parse_int("--world", world_s, 1, 1 << 24, &world))) ||
         (batch_s && (rc = parse_int("--batch", batch_s, 1, 1 << 20, &batch))))
@@ -184,8 +184,8 @@ int llmrt_cmd_plan(int argc, char **argv)
         if (!batch) batch = cfg_batch;
         mc.dtype = prec.compute_type;
         mc.qat = prec.qat;
-        size_t n_params = llmrt_gpt_n_params(&mc);
-        double acts = (double)llmrt_gpt_activation_bytes(&mc, (int)batch, mc.context);
+        size_t n_params = llmrt_model_n_params(&mc);
+        double acts = (double)llmrt_model_activation_bytes(&mc, (int)batch, mc.context);
         printf("model: %d layers, dim %d, %d heads, context %d, vocab %d: %zu parameters; "
                "activations for batch %ld x %d tokens (%s, as the training loop runs them)\n",
                mc.layers, mc.dim, mc.heads, mc.context, mc.vocab, n_params, batch, mc.context,

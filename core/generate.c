@@ -7,7 +7,7 @@
 
 #include <llmrt/types.h>
 #include "error.h"
-#include "gpt.h"
+#include "model.h"
 
 int32_t llmrt_sample(const llmrt_sampler *s, const float *logits, int vocab, float *scratch,
                      llmrt_rng *rng)
@@ -48,7 +48,7 @@ int32_t llmrt_sample(const llmrt_sampler *s, const float *logits, int vocab, flo
     return best; /* rounding left u at the very top */
 }
 
-int llmrt_generate(struct llmrt_gpt *model, int context, int vocab, int32_t *tokens,
+int llmrt_generate(struct llmrt_model *model, int context, int vocab, int32_t *tokens,
                    int n_prompt, int n_total, const llmrt_sampler *s, llmrt_rng *rng,
                    void (*on_token)(int32_t token, void *user), void *user)
 {
@@ -59,8 +59,8 @@ int llmrt_generate(struct llmrt_gpt *model, int context, int vocab, int32_t *tok
     int rc = LLMRT_OK;
     for (int n = n_prompt; n < n_total; n++) {
         int start = n > context ? n - context : 0, len = n - start;
-        if ((rc = llmrt_gpt_forward(model, tokens + start, NULL, 1, len, NULL)) ||
-            (rc = llmrt_gpt_logits(model, 0, len - 1, logits)))
+        if ((rc = llmrt_model_forward(model, tokens + start, NULL, 1, len, NULL)) ||
+            (rc = llmrt_model_logits(model, 0, len - 1, logits)))
             break;
         tokens[n] = llmrt_sample(s, logits, vocab, logits + vocab, rng);
         if (on_token) on_token(tokens[n], user);

@@ -16,10 +16,10 @@ typedef struct llmrt_sampler {
 int32_t llmrt_sample(const llmrt_sampler *s, const float *logits, int vocab, float *scratch,
                      llmrt_rng *rng);
 
-struct llmrt_gpt;
+struct llmrt_model;
 /* Extend tokens[0..n_prompt) to n_total tokens with the model, feeding at
  * most the model's context (a sliding window past it). */
-int llmrt_generate(struct llmrt_gpt *model, int context, int vocab, int32_t *tokens,
+int llmrt_generate(struct llmrt_model *model, int context, int vocab, int32_t *tokens,
                    int n_prompt, int n_total, const llmrt_sampler *s, llmrt_rng *rng,
                    void (*on_token)(int32_t token, void *user), void *user);
 

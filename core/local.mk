@@ -13,6 +13,7 @@ core_libllmrt_la_SOURCES = \
 	core/gpt.c core/gpt.h \
 	core/bert.c core/bert.h \
 	core/mlm.c core/mlm.h \
+	core/model.c core/model.h \
 	core/qat.c core/qat.h \
 	core/data.c core/data.h \
 	core/tokenizer.c core/tokenizer.h \
