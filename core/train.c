@@ -141,8 +141,11 @@ int llmrt_session_init_params(llmrt_session *s, uint64_t seed)
     return LLMRT_OK;
 }
 
-/* Tensors that Hugging Face GPT-2 files carry and that hold no parameters of
- * ours: causal-mask buffers and the head tied to wte. */
+/* Tensors that Hugging Face GPT-2 and BERT files carry and that hold no
+ * parameters of ours: causal-mask buffers, BERT's position_ids buffer, and
+ * the heads tied to the word embeddings (lm_head.weight; BertForMaskedLM's
+ * cls.predictions.decoder.weight and .bias, tied to word_embeddings and
+ * cls.predictions.bias). */
 static int ignorable_tensor(const char *name)
 {
     size_t n = strlen(name);
@@ -151,7 +154,9 @@ static int ignorable_tensor(const char *name)
         size_t k = strlen(suffixes[i]);
         if (n >= k && !strcmp(name + n - k, suffixes[i])) return 1;
     }
-    return !strcmp(name, "lm_head.weight");
+    return !strcmp(name, "lm_head.weight") || !strcmp(name, "bert.embeddings.position_ids") ||
+           !strcmp(name, "cls.predictions.decoder.weight") ||
+           !strcmp(name, "cls.predictions.decoder.bias");
 }
 
 static const char *strip_prefix(const char *name)
