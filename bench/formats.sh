@@ -42,7 +42,7 @@ if [ -d "$out/int8" ]; then
         "$B/cli/llmrt" eval "$top/configs/demo.ini" $run_args --set runtime.format=int8 \
             --checkpoint "$ck" > "$out/eval-$what.log" 2>&1 || { echo "eval $what failed"; tail -3 "$out/eval-$what.log"; }
     done
-    echo "int8 eval (QAT checkpoint):  $(tail -1 "$out/eval-qat.log")"
-    echo "int8 eval (int8 export):     $(tail -1 "$out/eval-export.log")"
+    echo "int8 eval (QAT checkpoint):  $(grep '^loss' "$out/eval-qat.log")"
+    echo "int8 eval (int8 export):     $(grep '^loss' "$out/eval-export.log")"
     ls -l "$out/int8/$(cat "$out/int8/latest")/model.safetensors" "$out/int8.safetensors" | awk '{print $5, $NF}'
 fi

@@ -732,6 +732,14 @@ static int too_many(mpi_ctx *c, const char *op, size_t reqs)
                           "raise [mpi] max_count)", op, reqs);
 }
 
+/* A reduction's dtype and operator, checked and mapped to MPI's. */
+static int reduce_args(mpi_ctx *c, const char *name, llmrt_dtype dtype, llmrt_reduce_op op,
+                       MPI_Op *mop)
+{
+    int rc = check_dtype(c, name, dtype, 1);
+    return rc ? rc : mpi_reduce_op(c, name, dtype, op, mop);
+}
+
 static int mpi_allreduce(void *ctx, const void *send, void *recv, size_t count,
                          llmrt_dtype dtype, llmrt_reduce_op op, void *stream,
                          llmrt_work **work)
@@ -741,9 +749,7 @@ static int mpi_allreduce(void *ctx, const void *send, void *recv, size_t count,
     MPI_Op mop;
     call k;
     int rc;
-    if ((rc = check_dtype(c, "allreduce", dtype, 1)) ||
-        (rc = mpi_reduce_op(c, "allreduce", dtype, op, &mop)))
-        return rc;
+    if ((rc = reduce_args(c, "allreduce", dtype, op, &mop))) return rc;
     size_t chunks = n_chunks(c, count), es = llmrt_dtype_size(dtype);
     if ((rc = too_many(c, "allreduce", chunks)) ||
         (rc = begin(c, &k, "allreduce", count, dtype, (int)chunks, work != NULL)))
@@ -773,9 +779,7 @@ static int mpi_reduce_scatter(void *ctx, const void *send, void *recv, size_t re
     MPI_Op mop;
     call k;
     int rc;
-    if ((rc = check_dtype(c, "reduce_scatter", dtype, 1)) ||
-        (rc = mpi_reduce_op(c, "reduce_scatter", dtype, op, &mop)))
-        return rc;
+    if ((rc = reduce_args(c, "reduce_scatter", dtype, op, &mop))) return rc;
     size_t es = llmrt_dtype_size(dtype), chunks = n_chunks(c, recv_count);
     MPI_Datatype t = mpi_type(dtype);
     int in_place = (const char *)recv == (const char *)send + (size_t)c->rank * recv_count * es;

@@ -4,11 +4,11 @@
 # mid-run. Each script exits 77 (SKIP) when mpirun or the plugin is missing.
 if BUILD_MPI
 check_PROGRAMS += tests/mpi/test_mpi_coll
-tests_mpi_test_mpi_coll_SOURCES = tests/mpi/test_mpi_coll.c
+tests_mpi_test_mpi_coll_SOURCES = tests/mpi/test_mpi_coll.c tests/mpi/mpi_test.h
 tests_mpi_test_mpi_coll_CFLAGS = $(AM_CFLAGS) $(MPI_CFLAGS)
 tests_mpi_test_mpi_coll_LDADD = core/libllmrt.la $(MPI_LIBS)
 check_PROGRAMS += tests/mpi/test_mpi_deadline
-tests_mpi_test_mpi_deadline_SOURCES = tests/mpi/test_mpi_deadline.c
+tests_mpi_test_mpi_deadline_SOURCES = tests/mpi/test_mpi_deadline.c tests/mpi/mpi_test.h
 tests_mpi_test_mpi_deadline_CFLAGS = $(AM_CFLAGS) $(MPI_CFLAGS)
 tests_mpi_test_mpi_deadline_LDADD = core/libllmrt.la $(MPI_LIBS)
 endif

@@ -29,21 +29,12 @@
 #include "error.h"
 #include "host_api.h"
 #include "registry.h"
+#include "mpi_test.h"
 
 static int rank, size, fails, checks, exact_data;
 static const llmrt_collective_vtable *vt;
 static void *ctx;
 
-#define CHECK(cond, ...)                                                                     \
-    do {                                                                                     \
-        checks++;                                                                            \
-        if (!(cond)) {                                                                       \
-            fails++;                                                                         \
-            fprintf(stderr, "rank %d: FAIL %s:%d: ", rank, __FILE__, __LINE__);              \
-            fprintf(stderr, __VA_ARGS__);                                                    \
-            fprintf(stderr, " (last error: %s)\n", llmrt_last_error());                      \
-        }                                                                                    \
-    } while (0)
 
 static uint64_t mix(uint64_t x)
 {

@@ -9,7 +9,7 @@ prog="$LLMRT_TEST_BUILDDIR/mpi/test_mpi_coll"
 
 run() { # label, command...
     label=$1; shift
-    if timeout 120 "$@" >"$TMP/out" 2>&1; then pass "$label: $(tail -1 "$TMP/out")"
+    if timeout 300 "$@" >"$TMP/out" 2>&1; then pass "$label: $(tail -1 "$TMP/out")"
     else fail "$label (exit $?)"; cat "$TMP/out"; fi
 }
 run "singleton" "$prog"

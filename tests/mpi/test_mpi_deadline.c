@@ -31,21 +31,12 @@
 #include "error.h"
 #include "host_api.h"
 #include "registry.h"
+#include "mpi_test.h"
 
 static int rank, size, fails, checks;
 static const llmrt_collective_vtable *vt;
 static const llmrt_host_api *host;
 
-#define CHECK(cond, ...)                                                                     \
-    do {                                                                                     \
-        checks++;                                                                            \
-        if (!(cond)) {                                                                       \
-            fails++;                                                                         \
-            fprintf(stderr, "rank %d: FAIL %s:%d: ", rank, __FILE__, __LINE__);              \
-            fprintf(stderr, __VA_ARGS__);                                                    \
-            fprintf(stderr, " (last error: %s)\n", llmrt_last_error());                      \
-        }                                                                                    \
-    } while (0)
 
 enum { N = 1000, N_BLOCKING = 5 };
 static const char *const op_names[N_BLOCKING] = {"allreduce", "reduce_scatter", "all_gather",
