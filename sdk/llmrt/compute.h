@@ -62,7 +62,21 @@ typedef struct llmrt_compute_caps {
     double peak_flops_f32;      /* dense peak for MFU, FLOP/s; 0 if unknown    */
     double peak_flops_bf16;     /* 0 if unknown or not supported               */
     const char *peak_source;    /* where the peak came from, for the log       */
+    /* ABI 1.2 (0 in a backend built against an older SDK: its caps struct is
+     * shorter, and the core zeroes what the backend does not write). */
+    uint32_t gemm_epilogues;    /* bit (1u << e) for each llmrt_gemm_epilogue e  */
+    int adamw_params_out;       /* adamw honours llmrt_adamw_desc.params_out     */
 } llmrt_compute_caps;
+
+/* ABI 1.2. What gemm applies to alpha op(A) op(B) + beta C + bias before it
+ * stores C. LLMRT_EPILOGUE_GELU: C = gelu(that), with gemm_desc.gelu_kind;
+ * when gemm_desc.pre_gelu is not NULL it receives the value before the GELU
+ * (m x n, ldc, c_type) for the backward. A backend lists the epilogues it
+ * implements in caps.gemm_epilogues; the core uses no other. */
+typedef enum llmrt_gemm_epilogue {
+    LLMRT_EPILOGUE_NONE = 0,
+    LLMRT_EPILOGUE_GELU = 1,
+} llmrt_gemm_epilogue;
 
 /* C[b] = alpha * op(A[b]) op(B[b]) + beta * C[b] (+ bias), b < batch.
  * op(X) is X or X^T; op(A) is m x k, op(B) is k x n, C is m x n. */
@@ -77,6 +91,10 @@ typedef struct llmrt_gemm_desc {
     const void *bias;           /* optional: n values of c_type added to every row */
     int64_t batch;              /* 0 or 1: a single product */
     int64_t stride_a, stride_b, stride_c; /* elements between batch entries */
+    /* ABI 1.2 */
+    llmrt_gemm_epilogue epilogue;
+    int gelu_kind;              /* an llmrt_gelu_kind */
+    void *pre_gelu;             /* optional, with LLMRT_EPILOGUE_GELU */
 } llmrt_gemm_desc;
 
 /* LayerNorm (or RMSNorm when rms != 0) over the last dimension of a
@@ -161,6 +179,14 @@ typedef struct llmrt_adamw_desc {
     float *m, *v;
     float lr, beta1, beta2, eps, weight_decay, grad_scale;
     int64_t t;
+    /* ABI 1.2, when caps.adamw_params_out: if params_out is not NULL, the
+     * updated params[i] are also written to params_out[i] converted to
+     * params_out_type (f16 or bf16) with `rounding`; stochastic rounding uses
+     * llmrt_sr_bits(seed, offset + i), exactly as convert_ex does, so that
+     * the fused step equals adamw followed by convert_ex bit for bit. */
+    void *params_out; llmrt_dtype params_out_type;
+    llmrt_rounding rounding;
+    uint64_t seed, offset;
 } llmrt_adamw_desc;
 
 /* ABI 1.1. Elementwise conversion with the rules of convert.h. dst and src
@@ -293,6 +319,15 @@ typedef struct llmrt_compute_vtable {
     int (*convert_ex)(void *ctx, const llmrt_convert_desc *d);
     int (*fake_quant_forward)(void *ctx, const llmrt_fake_quant_desc *d);
     int (*fake_quant_backward)(void *ctx, const llmrt_fake_quant_desc *d);
+
+    /* --- ABI 1.2: the T5 feed-forwards (ReLU, gated GELU) --- */
+    /* out = max(inp, 0); out may alias inp. */
+    int (*relu_forward)(void *ctx, void *out, const void *inp, size_t n, llmrt_dtype dtype);
+    /* dinp += dout where inp > 0 (rule 8). */
+    int (*relu_backward)(void *ctx, void *dinp, const void *inp, const void *dout, size_t n,
+                         llmrt_dtype dtype);
+    /* out = a * b elementwise; out may alias a or b. */
+    int (*mul)(void *ctx, void *out, const void *a, const void *b, size_t n, llmrt_dtype dtype);
 } llmrt_compute_vtable;
 
 #ifdef __cplusplus
