@@ -8,7 +8,7 @@
 
 const char *llmrt_arch_name(llmrt_arch arch)
 {
-    return arch == LLMRT_ARCH_BERT ? "bert" : "gpt";
+    return arch == LLMRT_ARCH_BERT ? "bert" : arch == LLMRT_ARCH_T5 ? "t5" : "gpt";
 }
 
 llmrt_gpt_config llmrt_model_gpt_config(const llmrt_model_config *c)
@@ -22,6 +22,16 @@ llmrt_bert_config llmrt_model_bert_config(const llmrt_model_config *c)
 {
     return (llmrt_bert_config){.layers = c->layers, .heads = c->heads, .dim = c->dim,
                                .context = c->context, .vocab = c->vocab, .dtype = c->dtype};
+}
+
+llmrt_t5_config llmrt_model_t5_config(const llmrt_model_config *c)
+{
+    return (llmrt_t5_config){.layers = c->layers, .decoder_layers = c->decoder_layers,
+                             .heads = c->heads, .dim = c->dim, .d_ff = c->d_ff,
+                             .context = c->context, .decoder_context = c->decoder_context,
+                             .vocab = c->vocab, .ff = c->ff, .tie_embeddings = c->tie_embeddings,
+                             .num_buckets = c->num_buckets, .max_distance = c->max_distance,
+                             .dtype = c->dtype};
 }
 
 /* The operations of one arch, on the shared config. */
@@ -159,15 +169,72 @@ static const model_ops bert_ops = {b_check, b_n_params, b_layout_build, llmrt_be
                                    b_tensor_shape, b_init_unit, b_flops, b_act_bytes, b_create,
                                    b_destroy, b_layout, b_forward, b_backward, b_logits};
 
+/* t5 */
+static int t_check(const llmrt_model_config *c)
+{
+    if (c->qat)
+        return llmrt_error(LLMRT_ERR_INVALID,
+                           "t5: int8 QAT ([runtime] format = int8) is implemented for gpt only");
+    llmrt_t5_config t = llmrt_model_t5_config(c);
+    return llmrt_t5_config_check(&t);
+}
+static size_t t_n_params(const llmrt_model_config *c)
+{
+    llmrt_t5_config t = llmrt_model_t5_config(c);
+    return llmrt_t5_n_params(&t);
+}
+static int t_layout_build(const llmrt_model_config *c, llmrt_model_layout *l)
+{
+    llmrt_t5_config t = llmrt_model_t5_config(c);
+    return llmrt_t5_layout_build(&t, l);
+}
+static int t_tensor_shape(const llmrt_model_config *c, size_t u, size_t i, int64_t d[2])
+{
+    llmrt_t5_config t = llmrt_model_t5_config(c);
+    return llmrt_t5_tensor_shape(&t, u, i, d);
+}
+static void t_init_unit(const llmrt_model_config *c, size_t u, uint64_t seed, float *h)
+{
+    llmrt_t5_config t = llmrt_model_t5_config(c);
+    llmrt_t5_init_unit(&t, u, seed, h);
+}
+static double t_flops(const llmrt_model_config *c, int T)
+{
+    llmrt_t5_config t = llmrt_model_t5_config(c);
+    return llmrt_t5_flops_per_token(&t, T);
+}
+static size_t t_act_bytes(const llmrt_model_config *c, int B, int T)
+{
+    llmrt_t5_config t = llmrt_model_t5_config(c);
+    return llmrt_t5_activation_bytes(&t, B, T);
+}
+static int t_create(void **m, const llmrt_model_config *c, llmrt_rt *rt, int B, int T)
+{
+    llmrt_t5_config t = llmrt_model_t5_config(c);
+    return llmrt_t5_create((llmrt_t5 **)m, &t, rt, B, T);
+}
+static void t_destroy(void *m) { llmrt_t5_destroy(m); }
+static const llmrt_model_layout *t_layout(const void *m) { return llmrt_t5_layout(m); }
+static int t_forward(void *m, const int32_t *in, const int32_t *tg, int B, int T, float *loss)
+{
+    return llmrt_t5_forward_targets(m, in, tg, B, T, loss);
+}
+static int t_backward(void *m, float s) { return llmrt_t5_backward(m, s); }
+static int t_logits(void *m, int b, int t, float *row) { return llmrt_t5_logits(m, b, t, row); }
+
+static const model_ops t5_ops = {t_check, t_n_params, t_layout_build, llmrt_t5_layout_free,
+                                 t_tensor_shape, t_init_unit, t_flops, t_act_bytes, t_create,
+                                 t_destroy, t_layout, t_forward, t_backward, t_logits};
+
 static const model_ops *ops_of(const llmrt_model_config *c)
 {
-    return c->arch == LLMRT_ARCH_BERT ? &bert_ops : &gpt_ops;
+    return c->arch == LLMRT_ARCH_BERT ? &bert_ops : c->arch == LLMRT_ARCH_T5 ? &t5_ops : &gpt_ops;
 }
 
 int llmrt_model_config_check(const llmrt_model_config *c)
 {
-    if (c->arch != LLMRT_ARCH_GPT && c->arch != LLMRT_ARCH_BERT)
-        return llmrt_error(LLMRT_ERR_INVALID, "model.arch %d: expected gpt or bert",
+    if (c->arch != LLMRT_ARCH_GPT && c->arch != LLMRT_ARCH_BERT && c->arch != LLMRT_ARCH_T5)
+        return llmrt_error(LLMRT_ERR_INVALID, "model.arch %d: expected gpt, bert or t5",
                            (int)c->arch);
     return ops_of(c)->check(c);
 }
@@ -246,4 +313,8 @@ int llmrt_model_logits(llmrt_model *m, int b, int t, float *row)
 llmrt_gpt *llmrt_model_gpt(llmrt_model *m)
 {
     return m->cfg.arch == LLMRT_ARCH_GPT ? (llmrt_gpt *)m->impl : NULL;
+}
+llmrt_t5 *llmrt_model_t5(llmrt_model *m)
+{
+    return m->cfg.arch == LLMRT_ARCH_T5 ? (llmrt_t5 *)m->impl : NULL;
 }

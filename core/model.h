@@ -1,7 +1,7 @@
 /* model.h — the seam between the training loop and the architectures: one
  * config for the [model] keys of every arch and a small table of operations
  * (layout, initialisation, forward/backward, logits, FLOPs, activation
- * bytes) that core/gpt.c and core/bert.c implement. train.c, plan.c,
+ * bytes) that core/gpt.c, core/bert.c and core/t5.c implement. train.c, plan.c,
  * generate.c and the CLI talk to a model only through this header; what is
  * specific to one arch (int8 QAT and its export: gpt only) asks for it by
  * name with llmrt_model_gpt(). */
@@ -15,10 +15,12 @@
 
 #include "bert.h"
 #include "gpt.h"
+#include "t5.h"
 
 typedef enum llmrt_arch {
     LLMRT_ARCH_GPT = 0,  /* decoder-only, causal LM (core/gpt.c)          */
-    LLMRT_ARCH_BERT = 1  /* encoder-only, masked LM (core/bert.c, mlm.c)  */
+    LLMRT_ARCH_BERT = 1, /* encoder-only, masked LM (core/bert.c, mlm.c)  */
+    LLMRT_ARCH_T5 = 2    /* encoder-decoder, span corruption (core/t5.c, span.c) */
 } llmrt_arch;
 
 /* The [model] keys, and what the precision policy decides (dtype, qat). */
@@ -27,9 +29,15 @@ typedef struct llmrt_model_config {
     int layers, heads, dim, context, vocab;
     llmrt_dtype dtype;
     int qat; /* gpt only */
+    /* t5 only (0 elsewhere); layers counts the encoder's blocks. */
+    int decoder_layers, d_ff;
+    llmrt_t5_ff ff;
+    int tie_embeddings;
+    int num_buckets, max_distance;
+    int decoder_context; /* the decoder's input and target length */
 } llmrt_model_config;
 
-/* "gpt" or "bert" (the [model] arch value). */
+/* "gpt", "bert" or "t5" (the [model] arch value). */
 const char *llmrt_arch_name(llmrt_arch arch);
 
 /* The arch's own check; bert also needs vocab >= 260 (the MLM specials,
@@ -37,6 +45,7 @@ const char *llmrt_arch_name(llmrt_arch arch);
 int llmrt_model_config_check(const llmrt_model_config *cfg);
 llmrt_gpt_config llmrt_model_gpt_config(const llmrt_model_config *cfg);
 llmrt_bert_config llmrt_model_bert_config(const llmrt_model_config *cfg);
+llmrt_t5_config llmrt_model_t5_config(const llmrt_model_config *cfg);
 
 /* Layout arithmetic (no runtime), as the arch's own functions. */
 size_t llmrt_model_n_params(const llmrt_model_config *cfg);
@@ -62,5 +71,10 @@ int llmrt_model_backward(llmrt_model *m, float loss_scale);
 int llmrt_model_logits(llmrt_model *m, int b, int t, float *host_row);
 /* The decoder behind m, or NULL when m is not a gpt. */
 llmrt_gpt *llmrt_model_gpt(llmrt_model *m);
+/* The encoder-decoder behind m, or NULL when m is not a t5. For t5,
+ * llmrt_model_forward takes the encoder input [B, T] and the targets
+ * [B, decoder_context] (the decoder input is derived from them), and
+ * llmrt_model_logits reads decoder positions. */
+llmrt_t5 *llmrt_model_t5(llmrt_model *m);
 
 #endif

@@ -30,30 +30,120 @@
 
 /* ------------------------------------------------------------------ session */
 
+/* The span-corruption settings of [model] (t5). */
+static int read_span_config(llmrt_config *cfg, llmrt_span_config *span)
+{
+    *span = llmrt_span_default();
+    int rc;
+    if ((rc = llmrt_config_double(cfg, "model", "noise_density", span->noise_density, 0.0, 1.0,
+                                  "t5: fraction of the tokens span corruption hides",
+                                  &span->noise_density)) ||
+        (rc = llmrt_config_double(cfg, "model", "mean_span_length", span->mean_span_length, 1.0,
+                                  1e6, "t5: mean length of a hidden span",
+                                  &span->mean_span_length)))
+        return rc;
+    return llmrt_span_config_check(span);
+}
+
+/* The t5 keys of [model], and the decoder length span corruption gives. */
+static int read_t5_config(llmrt_config *cfg, llmrt_model_config *mc, llmrt_span_config *span)
+{
+    static const char *const ffs[] = {"relu", "gated-gelu", NULL};
+    const char *ff;
+    long dec_layers, d_ff, buckets, max_distance;
+    int tie, rc;
+    if ((rc = llmrt_config_int(cfg, "model", "decoder_layers", mc->layers, 1, 1024,
+                               "t5: decoder blocks (default: layers)", &dec_layers)) ||
+        (rc = llmrt_config_choice(cfg, "model", "ff", "relu", ffs,
+                                  "t5: feed-forward: relu (T5) or gated-gelu (T5 v1.1)", &ff)) ||
+        (rc = llmrt_config_int(cfg, "model", "d_ff", 4L * mc->dim, 1, 1 << 20,
+                               "t5: feed-forward width (default: 4 dim)", &d_ff)) ||
+        (rc = llmrt_config_bool(cfg, "model", "tie_embeddings", 1,
+                                "t5: LM head tied to shared.weight (scaled by dim^-0.5)",
+                                &tie)) ||
+        (rc = llmrt_config_int(cfg, "model", "relative_attention_num_buckets", 32, 2, 4096,
+                               "t5: relative position buckets", &buckets)) ||
+        (rc = llmrt_config_int(cfg, "model", "relative_attention_max_distance", 128, 2,
+                               1 << 20, "t5: distance of the last relative position bucket",
+                               &max_distance)) ||
+        (rc = read_span_config(cfg, span)))
+        return rc;
+    mc->decoder_layers = (int)dec_layers;
+    mc->ff = strcmp(ff, "relu") ? LLMRT_T5_FF_GATED_GELU : LLMRT_T5_FF_RELU;
+    mc->d_ff = (int)d_ff;
+    mc->tie_embeddings = tie;
+    mc->num_buckets = (int)buckets;
+    mc->max_distance = (int)max_distance;
+    /* Windows of n tokens corrupt into exactly `context` encoder tokens. */
+    size_t n = llmrt_span_raw_length(span, (size_t)mc->context), in_len, tg_len, noise, spans;
+    if (n < 2)
+        return llmrt_error(LLMRT_ERR_INVALID,
+                           "model.context = %d: t5 needs at least 3 (a kept token, a sentinel "
+                           "and EOS)",
+                           mc->context);
+    llmrt_span_lengths(span, n, &in_len, &tg_len);
+    llmrt_span_counts(span, n, &noise, &spans);
+    mc->decoder_context = (int)tg_len;
+    if (mc->vocab < LLMRT_SPAN_SENTINEL0 || spans > (size_t)(mc->vocab - LLMRT_SPAN_SENTINEL0))
+        return llmrt_error(LLMRT_ERR_INVALID,
+                           "model.vocab = %d: t5 with context = %d corrupts %zu-token windows "
+                           "into %zu spans, so it needs vocab >= %zu (256 bytes, PAD, EOS and a "
+                           "sentinel per span)",
+                           mc->vocab, mc->context, n, spans,
+                           (size_t)LLMRT_SPAN_SENTINEL0 + spans);
+    return LLMRT_OK;
+}
+
 int llmrt_read_model_config(llmrt_config *cfg, llmrt_model_config *mc)
 {
-    static const char *const archs[] = {"gpt", "bert", NULL};
+    llmrt_span_config span;
+    return llmrt_read_model_config_span(cfg, mc, &span);
+}
+
+int llmrt_read_model_config_span(llmrt_config *cfg, llmrt_model_config *mc,
+                                 llmrt_span_config *span)
+{
+    static const char *const archs[] = {"gpt", "bert", "t5", NULL};
     const char *arch;
     long layers, heads, dim, context, vocab;
     int rc;
     if ((rc = llmrt_config_choice(cfg, "model", "arch", "gpt", archs,
-                                  "architecture: gpt (decoder-only, causal LM) or bert (encoder-only, "
-                                  "masked LM)",
+                                  "architecture: gpt (decoder-only, causal LM), bert "
+                                  "(encoder-only, masked LM) or t5 (encoder-decoder, span "
+                                  "corruption)",
                                   &arch)) ||
-        (rc = llmrt_config_int(cfg, "model", "layers", 4, 1, 1024, "transformer blocks",
-                               &layers)) ||
+        (rc = llmrt_config_int(cfg, "model", "layers", 4, 1, 1024,
+                               "transformer blocks (t5: of the encoder)", &layers)) ||
         (rc = llmrt_config_int(cfg, "model", "heads", 4, 1, 1024, "attention heads", &heads)) ||
         (rc = llmrt_config_int(cfg, "model", "dim", 256, 1, 65536, "model width (channels)",
                                &dim)) ||
         (rc = llmrt_config_int(cfg, "model", "context", 128, 1, 1 << 20,
-                               "maximum sequence length", &context)) ||
+                               "maximum sequence length (t5: of the encoder input)", &context)) ||
         (rc = llmrt_config_int(cfg, "model", "vocab", 256, 1, 1 << 24,
                                "vocabulary size (256 for the byte-level tokenizer)", &vocab)))
         return rc;
-    *mc = (llmrt_model_config){.arch = strcmp(arch, "bert") ? LLMRT_ARCH_GPT : LLMRT_ARCH_BERT,
+    *mc = (llmrt_model_config){.arch = !strcmp(arch, "bert") ? LLMRT_ARCH_BERT
+                                       : !strcmp(arch, "t5") ? LLMRT_ARCH_T5
+                                                             : LLMRT_ARCH_GPT,
                                .layers = (int)layers, .heads = (int)heads, .dim = (int)dim,
                                .context = (int)context, .vocab = (int)vocab};
+    *span = llmrt_span_default();
+    if (mc->arch == LLMRT_ARCH_T5 && (rc = read_t5_config(cfg, mc, span))) return rc;
     return llmrt_model_config_check(mc);
+}
+
+int llmrt_session_t5_batch(const llmrt_session *s, llmrt_rng *rng, const int32_t *windows,
+                           int B, int32_t *inputs, int32_t *targets)
+{
+    const size_t W = (size_t)s->window, Te = (size_t)s->context,
+                 Td = (size_t)s->model_cfg.decoder_context;
+    for (int b = 0; b < B; b++) {
+        int rc = llmrt_span_corrupt(&s->span, rng, windows + (size_t)b * W, W,
+                                    s->model_cfg.vocab, inputs + (size_t)b * Te,
+                                    targets + (size_t)b * Td);
+        if (rc) return rc;
+    }
+    return LLMRT_OK;
 }
 
 int llmrt_session_open(llmrt_session *s, llmrt_config *cfg, int batch, int context)
@@ -61,7 +151,7 @@ int llmrt_session_open(llmrt_session *s, llmrt_config *cfg, int batch, int conte
     memset(s, 0, sizeof *s);
     s->cfg = cfg;
     int rc;
-    if ((rc = llmrt_read_model_config(cfg, &s->model_cfg))) return rc;
+    if ((rc = llmrt_read_model_config_span(cfg, &s->model_cfg, &s->span))) return rc;
     s->mlm = llmrt_mlm_default();
     if (s->model_cfg.arch == LLMRT_ARCH_BERT &&
         ((rc = llmrt_config_double(cfg, "model", "mask_prob", s->mlm.mask_prob, 0.0, 1.0,
@@ -78,6 +168,16 @@ int llmrt_session_open(llmrt_session *s, llmrt_config *cfg, int batch, int conte
         return rc;
     s->batch = batch;
     s->context = context > 0 ? context : s->model_cfg.context;
+    s->window = s->context;
+    if (s->model_cfg.arch == LLMRT_ARCH_T5) {
+        if (s->context != s->model_cfg.context)
+            return llmrt_error(LLMRT_ERR_INVALID,
+                               "t5: sequences of %d tokens: a t5 session runs the whole "
+                               "[model] context (%d), whose span corruption fixes the decoder "
+                               "length",
+                               s->context, s->model_cfg.context);
+        s->window = (int)llmrt_span_raw_length(&s->span, (size_t)s->context);
+    }
     if ((rc = llmrt_rt_create(&s->rt, cfg))) return rc;
     /* The precision policy decides the model's dtype and whether it trains
      * with fake-quantized weights. */
@@ -145,7 +245,8 @@ int llmrt_session_init_params(llmrt_session *s, uint64_t seed)
  * parameters of ours: causal-mask buffers, BERT's position_ids buffer, and
  * the heads tied to the word embeddings (lm_head.weight; BertForMaskedLM's
  * cls.predictions.decoder.weight and .bias, tied to word_embeddings and
- * cls.predictions.bias). */
+ * cls.predictions.bias), and T5's two embed_tokens, which are shared.weight.
+ * An untied T5 lm_head.weight is a tensor of the layout and loads as one. */
 static int ignorable_tensor(const char *name)
 {
     size_t n = strlen(name);
@@ -155,6 +256,8 @@ static int ignorable_tensor(const char *name)
         if (n >= k && !strcmp(name + n - k, suffixes[i])) return 1;
     }
     return !strcmp(name, "lm_head.weight") || !strcmp(name, "bert.embeddings.position_ids") ||
+           !strcmp(name, "encoder.embed_tokens.weight") ||
+           !strcmp(name, "decoder.embed_tokens.weight") ||
            !strcmp(name, "cls.predictions.decoder.weight") ||
            !strcmp(name, "cls.predictions.decoder.bias");
 }
@@ -450,22 +553,28 @@ int llmrt_session_eval(llmrt_session *s, const char *data_path, uint64_t n_batch
                        double *loss, uint64_t *tokens, double *accuracy)
 {
     const int mlm = s->model_cfg.arch == LLMRT_ARCH_BERT;
+    const int t5 = s->model_cfg.arch == LLMRT_ARCH_T5;
     float *row = NULL;
     llmrt_rng mask_rng;
     llmrt_rng_seed(&mask_rng, 0x6d6c6d5f6576616cull + (uint64_t)llmrt_rt_rank(s->rt));
     if (accuracy) *accuracy = NAN;
     llmrt_dataset *ds = NULL;
     llmrt_batcher *b = NULL;
-    int32_t *in = NULL, *tg = NULL;
-    size_t bt = (size_t)s->batch * (size_t)s->context;
+    int32_t *in = NULL, *tg = NULL, *t5_in = NULL, *t5_tg = NULL;
+    size_t bt = (size_t)s->batch * (size_t)s->window;
+    size_t t5_bt = (size_t)s->batch * (size_t)s->model_cfg.decoder_context;
     int rc;
     if ((rc = llmrt_dataset_open(&ds, data_path, (uint32_t)s->model_cfg.vocab))) return rc;
-    llmrt_batcher_opts bo = {.batch = (size_t)s->batch, .context = (size_t)s->context,
+    llmrt_batcher_opts bo = {.batch = (size_t)s->batch, .context = (size_t)s->window,
                              .rank = llmrt_rt_rank(s->rt), .world = llmrt_rt_world_size(s->rt)};
     if ((rc = llmrt_batcher_new(&b, ds, &bo))) goto out;
     in = malloc(bt * sizeof *in);
     tg = malloc(bt * sizeof *tg);
-    if (!in || !tg) {
+    if (t5) {
+        t5_in = malloc((size_t)s->batch * (size_t)s->context * sizeof *t5_in);
+        t5_tg = malloc(t5_bt * sizeof *t5_tg);
+    }
+    if (!in || !tg || (t5 && (!t5_in || !t5_tg))) {
         rc = llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -481,8 +590,13 @@ int llmrt_session_eval(llmrt_session *s, const char *data_path, uint64_t n_batch
         float l;
         llmrt_batcher_next(b, in, tg);
         if (mlm) sum[1] += (double)llmrt_mlm_mask(&s->mlm, &mask_rng, in, in, tg, bt);
+        /* t5: the windows are corrupted (from the fixed seed) into the
+         * encoder inputs and the targets. */
+        if (t5 && (rc = llmrt_session_t5_batch(s, &mask_rng, in, s->batch, t5_in, t5_tg)))
+            goto out;
         if ((rc = llmrt_rt_begin_microbatch(s->rt, 0, 1)) ||
-            (rc = llmrt_model_forward(s->model, in, tg, s->batch, s->context, &l)) ||
+            (rc = llmrt_model_forward(s->model, t5 ? t5_in : in, t5 ? t5_tg : tg, s->batch,
+                                      s->context, &l)) ||
             (mlm && (rc = count_correct(s, tg, bt, row, &sum[2]))))
             goto out;
         sum[0] += l;
@@ -493,13 +607,16 @@ int llmrt_session_eval(llmrt_session *s, const char *data_path, uint64_t n_batch
         goto out;
     *loss = sum[0];
     if (tokens)
-        *tokens = mlm ? (uint64_t)sum[1]
-                      : n_batches * bt * (uint64_t)llmrt_rt_world_size(s->rt);
+        *tokens = mlm  ? (uint64_t)sum[1]
+                  : t5 ? n_batches * t5_bt * (uint64_t)llmrt_rt_world_size(s->rt)
+                       : n_batches * bt * (uint64_t)llmrt_rt_world_size(s->rt);
     if (accuracy && mlm) *accuracy = sum[1] > 0.0 ? sum[2] / sum[1] : 0.0;
 out:
     free(row);
     free(in);
     free(tg);
+    free(t5_in);
+    free(t5_tg);
     if (b) llmrt_batcher_free(b);
     if (ds) llmrt_dataset_close(ds);
     if (rc) llmrt_error_prefix(rc, "[data] %s", data_path);
@@ -659,6 +776,7 @@ typedef struct trainer {
     llmrt_dataset *train_ds;
     llmrt_batcher *batcher;
     int32_t *inputs, *targets;
+    int32_t *t5_inputs, *t5_targets; /* t5: the corrupted batch */
     llmrt_rng rng;
     llmrt_ckpt_state state;
     llmrt_metrics *metrics;   /* rank 0 only */
@@ -1022,8 +1140,26 @@ static int train_step(trainer *t, long step, double lr, double *loss, double *gr
         if (t->s.model_cfg.arch == LLMRT_ARCH_BERT)
             llmrt_mlm_mask(&t->s.mlm, &t->rng, t->inputs, t->inputs, t->targets,
                            (size_t)B * (size_t)T);
+        /* t5: the windows are span-corrupted with an RNG seeded from the
+         * run's seed and the micro-batch's global slot in the data order
+         * ((step * accum + micro) * world + rank, core/data.h), so W ranks
+         * corrupt each window as one process with accum W does, and a
+         * resumed run as the uninterrupted one. */
+        const int t5 = t->s.model_cfg.arch == LLMRT_ARCH_T5;
+        if (t5) {
+            uint64_t slot = ((uint64_t)step * (uint64_t)t->o.accum + (uint64_t)micro) *
+                                (uint64_t)llmrt_rt_world_size(rt) +
+                            (uint64_t)llmrt_rt_rank(rt);
+            llmrt_rng span_rng;
+            llmrt_rng_seed(&span_rng,
+                           (uint64_t)t->o.seed ^ (0x9e3779b97f4a7c15ull * (slot + 1)));
+            if ((rc = llmrt_session_t5_batch(&t->s, &span_rng, t->inputs, B, t->t5_inputs,
+                                             t->t5_targets)))
+                return rc;
+        }
         if ((rc = llmrt_rt_begin_microbatch(rt, micro, (int)t->o.accum)) ||
-            (rc = llmrt_model_forward(t->s.model, t->inputs, t->targets, B, T, &l)) ||
+            (rc = llmrt_model_forward(t->s.model, t5 ? t->t5_inputs : t->inputs,
+                                      t5 ? t->t5_targets : t->targets, B, T, &l)) ||
             (rc = llmrt_model_backward(t->s.model, (float)(ls / (double)t->o.accum))))
             return rc;
         sum += l;
@@ -1081,6 +1217,8 @@ static void trainer_free(trainer *t)
     if (t->progress) llmrt_progress_free(t->progress);
     free(t->inputs);
     free(t->targets);
+    free(t->t5_inputs);
+    free(t->t5_targets);
     if (t->batcher) llmrt_batcher_free(t->batcher);
     if (t->train_ds) llmrt_dataset_close(t->train_ds);
     llmrt_session_close(&t->s);
@@ -1215,7 +1353,7 @@ int llmrt_train_run(llmrt_config *cfg)
         llmrt_error_prefix(rc, "[data] train");
         goto out;
     }
-    llmrt_batcher_opts bo = {.batch = (size_t)t.o.batch, .context = (size_t)mc->context,
+    llmrt_batcher_opts bo = {.batch = (size_t)t.o.batch, .context = (size_t)t.s.window,
                              .rank = llmrt_rt_rank(t.s.rt),
                              .world = llmrt_rt_world_size(t.s.rt), .shuffle = t.o.shuffle,
                              .seed = (uint64_t)t.o.seed};
@@ -1224,9 +1362,18 @@ int llmrt_train_run(llmrt_config *cfg)
                            t.o.batch, mc->context);
         goto out;
     }
-    size_t bt = (size_t)t.o.batch * (size_t)mc->context;
+    size_t bt = (size_t)t.o.batch * (size_t)t.s.window;
     t.inputs = malloc(bt * sizeof *t.inputs);
     t.targets = malloc(bt * sizeof *t.targets);
+    if (mc->arch == LLMRT_ARCH_T5) {
+        t.t5_inputs = malloc((size_t)t.o.batch * (size_t)mc->context * sizeof *t.t5_inputs);
+        t.t5_targets =
+            malloc((size_t)t.o.batch * (size_t)mc->decoder_context * sizeof *t.t5_targets);
+        if (!t.t5_inputs || !t.t5_targets) {
+            rc = llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+    }
     if (!t.inputs || !t.targets) {
         rc = llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
         goto out;
@@ -1267,6 +1414,8 @@ int llmrt_train_run(llmrt_config *cfg)
     int world = llmrt_rt_world_size(t.s.rt), rank0 = llmrt_rt_rank(t.s.rt) == 0;
     double tokens_per_step = (double)bt * (double)t.o.accum * world;
     double flops_per_token = llmrt_model_flops_per_token(mc, mc->context);
+    /* t5 counts per encoder token; a step's tokens are its raw windows. */
+    if (mc->arch == LLMRT_ARCH_T5) flops_per_token *= (double)mc->context / t.s.window;
     double peak = caps->peak_flops_f32 * world;
     if (rank0) {
         if ((rc = llmrt_metrics_open(&t.metrics, t.o.out, start > 0, start)) ||

@@ -1,4 +1,4 @@
-/* cpu_elementwise.c — add and scale: one pass over memory, split in equal
+/* cpu_elementwise.c — add, mul and scale: one pass over memory, split in equal
  * contiguous parts over the threads (results do not depend on the split).
  *
  * f16/bf16: each thread widens blocks of CPU_EW_BLOCK elements of its part
@@ -17,6 +17,13 @@ CPU_HOT static void add_chunk(float *out, const float *a, const float *b, size_t
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
+CPU_HOT static void mul_chunk(float *out, const float *a, const float *b, size_t n)
+{
+    /* out may alias a or b, as in add_chunk. */
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) out[i] = a[i] * b[i];
+}
+
 CPU_HOT static void scale_chunk(float *restrict x, size_t n, float alpha)
 {
 #pragma omp simd
@@ -32,17 +39,19 @@ static int threads_for(const cpu_ctx *c, size_t n)
 
 #define CPU_EW_BLOCK 1024
 
-/* One thread's part of a 16-bit add; out may alias a or b (a block is read
- * whole before it is written). */
-static void add_part16(void *out, const void *a, const void *b, size_t lo, size_t hi,
-                       llmrt_dtype t)
+typedef void (*binary_chunk_fn)(float *out, const float *a, const float *b, size_t n);
+
+/* One thread's part of a 16-bit binary op; out may alias a or b (a block is
+ * read whole before it is written). */
+static void binary_part16(binary_chunk_fn op, void *out, const void *a, const void *b, size_t lo,
+                          size_t hi, llmrt_dtype t)
 {
     float fa[CPU_EW_BLOCK], fb[CPU_EW_BLOCK];
     for (size_t i = lo; i < hi; i += CPU_EW_BLOCK) {
         size_t w = hi - i < CPU_EW_BLOCK ? hi - i : CPU_EW_BLOCK;
         cpu_load_f32(fa, (const uint16_t *)a + i, t, w);
         cpu_load_f32(fb, (const uint16_t *)b + i, t, w);
-        add_chunk(fa, fa, fb, w);
+        op(fa, fa, fb, w);
         cpu_store_f32((uint16_t *)out + i, t, fa, w);
     }
 }
@@ -58,10 +67,11 @@ static void scale_part16(void *x, size_t lo, size_t hi, llmrt_dtype t, float alp
     }
 }
 
-int cpu_add(void *ctx, void *out, const void *a, const void *b, size_t n, llmrt_dtype dtype)
+/* out = a op b over n elements of dtype, `kernel` naming it in errors. */
+static int binary(cpu_ctx *c, const char *kernel, binary_chunk_fn op, void *out, const void *a,
+                  const void *b, size_t n, llmrt_dtype dtype)
 {
-    cpu_ctx *c = ctx;
-    int rc = cpu_require_float(c, "add", dtype);
+    int rc = cpu_require_float(c, kernel, dtype);
     if (rc) return rc;
     int nt = threads_for(c, n);
     if (dtype != LLMRT_DTYPE_F32) {
@@ -69,7 +79,7 @@ int cpu_add(void *ctx, void *out, const void *a, const void *b, size_t n, llmrt_
         {
             size_t lo, hi;
             cpu_part(n, omp_get_thread_num(), omp_get_num_threads(), 16, &lo, &hi);
-            if (hi > lo) add_part16(out, a, b, lo, hi, dtype);
+            if (hi > lo) binary_part16(op, out, a, b, lo, hi, dtype);
         }
         return LLMRT_OK;
     }
@@ -77,10 +87,19 @@ int cpu_add(void *ctx, void *out, const void *a, const void *b, size_t n, llmrt_
     {
         size_t lo, hi;
         cpu_part(n, omp_get_thread_num(), omp_get_num_threads(), 16, &lo, &hi);
-        if (hi > lo)
-            add_chunk((float *)out + lo, (const float *)a + lo, (const float *)b + lo, hi - lo);
+        if (hi > lo) op((float *)out + lo, (const float *)a + lo, (const float *)b + lo, hi - lo);
     }
     return LLMRT_OK;
+}
+
+int cpu_add(void *ctx, void *out, const void *a, const void *b, size_t n, llmrt_dtype dtype)
+{
+    return binary(ctx, "add", add_chunk, out, a, b, n, dtype);
+}
+
+int cpu_mul(void *ctx, void *out, const void *a, const void *b, size_t n, llmrt_dtype dtype)
+{
+    return binary(ctx, "mul", mul_chunk, out, a, b, n, dtype);
 }
 
 int cpu_scale(void *ctx, void *x, size_t n, llmrt_dtype dtype, float alpha)

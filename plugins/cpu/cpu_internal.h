@@ -170,7 +170,12 @@ int cpu_embedding_forward(void *ctx, void *out, const int32_t *ids, const void *
 int cpu_embedding_backward(void *ctx, void *dtable, const int32_t *ids, const void *dout,
                            int64_t rows, int64_t dim, llmrt_dtype dtype); /* cpu_embedding.c */
 int cpu_add(void *ctx, void *out, const void *a, const void *b, size_t n, llmrt_dtype dtype);
+int cpu_mul(void *ctx, void *out, const void *a, const void *b, size_t n, llmrt_dtype dtype);
 int cpu_scale(void *ctx, void *x, size_t n, llmrt_dtype dtype, float alpha);
+int cpu_relu_forward(void *ctx, void *out, const void *inp, size_t n,
+                     llmrt_dtype dtype);                                 /* cpu_relu.c */
+int cpu_relu_backward(void *ctx, void *dinp, const void *inp, const void *dout, size_t n,
+                      llmrt_dtype dtype);
 int cpu_convert(void *ctx, void *dst, llmrt_dtype dst_type, const void *src,
                 llmrt_dtype src_type, size_t n);                         /* cpu_convert.c */
 int cpu_adamw(void *ctx, const llmrt_adamw_desc *d);                     /* cpu_adamw.c */

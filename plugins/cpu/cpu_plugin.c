@@ -15,7 +15,8 @@
  * Dtypes (ABI 1.1, compute.h rule 7; cpu_convert.c, cpu_fake_quant.c):
  *   gemm                 a_type, b_type, c_type each f32, f16 or bf16 (bias: c_type)
  *   bias_grad, norm_*, gelu_*, attention_*, softmax_xent, embedding_*, add,
- *   scale, sum_squares   f32, f16, bf16 (norm mean/rstd, attention lse/bias/
+ *   scale, sum_squares, relu_*, mul
+ *                        f32, f16, bf16 (norm mean/rstd, attention lse/bias/
  *                        dbias, xent losses: always fp32)
  *   adamw                grad_type f32, f16, bf16 (params, m, v fp32)
  *   convert_ex           f32/f16/bf16 to each other (nearest-even), f32->bf16
@@ -381,6 +382,9 @@ static const llmrt_compute_vtable cpu_vtable = {
     .convert_ex = cpu_convert_ex,
     .fake_quant_forward = cpu_fake_quant_forward,
     .fake_quant_backward = cpu_fake_quant_backward,
+    .relu_forward = cpu_relu_forward,
+    .relu_backward = cpu_relu_backward,
+    .mul = cpu_mul,
 };
 
 static const llmrt_component cpu_components[] = {{

@@ -11,6 +11,7 @@ plugins_cpu_llmrt_compute_cpu_la_SOURCES = \
 	plugins/cpu/cpu_reduce.c \
 	plugins/cpu/cpu_norm.c \
 	plugins/cpu/cpu_gelu.c \
+	plugins/cpu/cpu_relu.c \
 	plugins/cpu/cpu_attention.c \
 	plugins/cpu/cpu_xent.c \
 	plugins/cpu/cpu_embedding.c \

@@ -1,6 +1,8 @@
 # tests/cpu: the cpu compute backend, loaded straight from its .so through
 # LLMRT_PLUGIN_PATH with a minimal host table (no core library needed).
 #  - test_cpu_ops: every fp32 kernel, memory, streams, caps;
+#  - test_cpu_t5_ops: the ABI 1.2 relu_forward, relu_backward and mul in
+#    f32/f16/bf16, bit for bit against naive loops;
 #  - test_cpu_formats: number formats (ABI 1.1): conversions against
 #    llmrt/convert.h (all 2^32 fp32 inputs; LLMRT_TEST_QUICK=1 samples), every
 #    kernel in f16 and bf16, and the LSQ fake-quantization kernels.
@@ -11,8 +13,12 @@ cpu_test_common = tests/cpu/host_stub.c tests/cpu/host_stub.h \
 cpu_test_ldadd = $(CHECK_LIBS) -ldl -lm
 cpu_test_deps = plugins/cpu/llmrt-compute-cpu.la
 if BUILD_CPU
-check_PROGRAMS += tests/cpu/test_cpu_ops tests/cpu/test_cpu_formats
-TESTS += tests/cpu/test_cpu_ops tests/cpu/test_cpu_formats
+check_PROGRAMS += tests/cpu/test_cpu_ops tests/cpu/test_cpu_formats tests/cpu/test_cpu_t5_ops
+TESTS += tests/cpu/test_cpu_ops tests/cpu/test_cpu_formats tests/cpu/test_cpu_t5_ops
+tests_cpu_test_cpu_t5_ops_SOURCES = tests/cpu/test_cpu_t5_ops.c $(cpu_test_common)
+tests_cpu_test_cpu_t5_ops_CFLAGS = $(TEST_CFLAGS)
+tests_cpu_test_cpu_t5_ops_LDADD = $(cpu_test_ldadd)
+EXTRA_tests_cpu_test_cpu_t5_ops_DEPENDENCIES = $(cpu_test_deps)
 tests_cpu_test_cpu_ops_SOURCES = tests/cpu/test_cpu_ops.c $(cpu_test_common)
 tests_cpu_test_cpu_formats_SOURCES = tests/cpu/test_cpu_formats.c $(cpu_test_common)
 tests_cpu_test_cpu_ops_CFLAGS = $(TEST_CFLAGS)
