@@ -49,12 +49,21 @@ int llmrt_cmd_eval(int argc, char **argv)
         rc = 2;
         goto out;
     }
-    if (llmrt_session_eval(&ck.session, data, (uint64_t)n_batches, &loss, &tokens)) {
+    double accuracy;
+    if (llmrt_session_eval(&ck.session, data, (uint64_t)n_batches, &loss, &tokens, &accuracy)) {
         rc = llmrt_cli_fail();
         goto out;
     }
-    printf("checkpoint %s\ndata %s\ntokens %llu\nloss %.6f\nperplexity %.4f\nbits_per_token "
-           "%.4f\n", ck.dir, data, (unsigned long long)tokens, loss, exp(loss), loss / log(2.0));
+    if (ck.session.model_cfg.arch == LLMRT_ARCH_BERT) {
+        printf("checkpoint %s\ndata %s\nmasked_positions %llu\nmlm_loss %.6f\nmlm_accuracy "
+               "%.4f\n", ck.dir, data, (unsigned long long)tokens, loss, accuracy);
+        goto out;
+    }
+    /* t5: the loss is over the target tokens of the corrupted windows. */
+    printf("checkpoint %s\ndata %s\n%s %llu\nloss %.6f\nperplexity %.4f\nbits_per_token "
+           "%.4f\n", ck.dir, data,
+           ck.session.model_cfg.arch == LLMRT_ARCH_T5 ? "target_tokens" : "tokens",
+           (unsigned long long)tokens, loss, exp(loss), loss / log(2.0));
 out:
     llmrt_cli_checkpoint_close(&ck);
     llmrt_config_free(cfg);

@@ -42,16 +42,17 @@ int llmrt_cmd_export(int argc, char **argv)
         rc = 1;
         goto done;
     }
-    if (llmrt_qat_export(ck.session.rt, ck.session.model, out)) {
+    if (llmrt_qat_export(ck.session.rt, llmrt_model_gpt(ck.session.model), out)) {
         rc = llmrt_cli_fail();
         goto done;
     }
-    const llmrt_model_layout *layout = llmrt_gpt_layout(ck.session.model);
+    const llmrt_model_layout *layout = llmrt_model_get_layout(ck.session.model);
+    llmrt_gpt_config gc = llmrt_model_gpt_config(&ck.session.model_cfg);
     size_t quantized = 0, quantized_values = 0, total = 0;
     for (size_t u = 0; u < layout->n_units; u++)
         for (size_t t = 0; t < layout->units[u].n_tensors; t++) {
             total += layout->units[u].tensors[t].numel;
-            if (llmrt_gpt_tensor_scale(&ck.session.model_cfg, u, t) >= 0) {
+            if (llmrt_gpt_tensor_scale(&gc, u, t) >= 0) {
                 quantized++;
                 quantized_values += layout->units[u].tensors[t].numel;
             }

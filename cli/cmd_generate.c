@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "error.h"
 #include "generate.h"
+#include "span.h"
 #include "tokenizer.h"
 #include "train.h"
 
@@ -20,7 +21,74 @@ static const char usage[] =
     "step-NNNNNN directory or an output directory (its latest checkpoint);\n"
     "without it, the latest checkpoint in CONFIG's [train] out. --checkpoint may\n"
     "also name a weights file (an int8 export, a GPT-2 safetensors file): the\n"
-    "model is then CONFIG's.\n";
+    "model is then CONFIG's.\n"
+    "\n"
+    "A t5 model ([model] arch = t5) reads TEXT as its encoder input, with spans\n"
+    "to fill written <extra_id_0>, <extra_id_1>, ... (T5's sentinels), and\n"
+    "decodes at most N tokens (and at most what its decoder length allows),\n"
+    "stopping at the end token. It prints the decoded target (each sentinel\n"
+    "followed by the text it stands for) and then TEXT with the sentinels\n"
+    "filled in.\n";
+
+static void print_t5_token(int32_t token, void *user)
+{
+    char piece[LLMRT_SPAN_PIECE_MAX];
+    fwrite(piece, 1, llmrt_span_piece(token, *(const int *)user, piece), stdout);
+    fflush(stdout);
+}
+
+/* t5: fill the sentinels of `prompt`. */
+static int generate_t5(llmrt_session *s, const char *prompt, int max_new,
+                       const llmrt_sampler *sampler, llmrt_rng *rng)
+{
+    const llmrt_model_config *mc = &s->model_cfg;
+    size_t cap = strlen(prompt) + 1, n_enc = 0, n_filled = 0;
+    int32_t *enc = malloc(cap * sizeof *enc);
+    int32_t *dec = malloc((size_t)mc->decoder_context * sizeof *dec);
+    int32_t *filled = malloc((cap + (size_t)mc->decoder_context) * sizeof *filled);
+    int n_dec = 0, rc = 1, vocab = mc->vocab;
+    if (!enc || !dec || !filled) {
+        fprintf(stderr, "llmrt generate: out of memory\n");
+        goto out;
+    }
+    if (llmrt_span_encode_text(prompt, vocab, enc, cap - 1, &n_enc)) {
+        rc = llmrt_cli_fail();
+        goto out;
+    }
+    enc[n_enc++] = LLMRT_SPAN_EOS;
+    if (n_enc > (size_t)mc->context) {
+        fprintf(stderr, "llmrt generate: the prompt is %zu tokens with its end token; the t5 "
+                        "encoder takes at most [model] context = %d\n", n_enc, mc->context);
+        goto out;
+    }
+    printf("input:  %s\ntarget: ", prompt);
+    if (llmrt_generate_t5(s->model, enc, (int)n_enc, max_new, sampler, rng, dec, &n_dec,
+                          print_t5_token, &vocab)) {
+        putchar('\n');
+        rc = llmrt_cli_fail();
+        goto out;
+    }
+    putchar('\n');
+    /* A sentinel the model did not produce is left as it is. */
+    size_t w = 0;
+    for (size_t i = 0; i + 1 < n_enc; i++) {
+        if (!llmrt_span_is_sentinel(enc[i], vocab) ||
+            llmrt_span_fill(enc + i, 1, dec, (size_t)n_dec, vocab, filled + w,
+                            cap + (size_t)mc->decoder_context - w, &n_filled))
+            filled[w++] = enc[i], n_filled = 0;
+        else
+            w += n_filled;
+    }
+    printf("filled: ");
+    for (size_t i = 0; i < w; i++) print_t5_token(filled[i], &vocab);
+    putchar('\n');
+    rc = 0;
+out:
+    free(enc);
+    free(dec);
+    free(filled);
+    return rc;
+}
 
 static void print_token(int32_t token, void *user)
 {
@@ -70,6 +138,20 @@ int llmrt_cmd_generate(int argc, char **argv)
     }
     if ((rc = llmrt_cli_checkpoint_open(argc, argv, cfg, ckpt, 1, &ck))) goto out;
     size_t n_prompt = strlen(prompt), total = n_prompt + (size_t)n_tokens;
+    if (s->model_cfg.arch == LLMRT_ARCH_T5) {
+        llmrt_sampler t5_sampler = {.temperature = (float)temperature, .top_k = (int)top_k};
+        llmrt_rng t5_rng;
+        llmrt_rng_seed(&t5_rng, (uint64_t)seed);
+        rc = generate_t5(s, prompt, (int)n_tokens, &t5_sampler, &t5_rng);
+        goto out;
+    }
+    if (s->model_cfg.arch != LLMRT_ARCH_GPT) {
+        fprintf(stderr, "llmrt generate: %s is a %s model, not a causal LM: use `llmrt "
+                        "fill-mask`\n", ckpt ? ckpt : "the checkpoint",
+                llmrt_arch_name(s->model_cfg.arch));
+        rc = 1;
+        goto out;
+    }
     if (s->model_cfg.vocab < LLMRT_TOK_BYTE_VOCAB) {
         fprintf(stderr, "llmrt generate: the model's vocabulary (%d) is smaller than the byte "
                         "tokenizer's (256)\n", s->model_cfg.vocab);

@@ -138,7 +138,7 @@ int llmrt_cmd_plan(int argc, char **argv)
     size_t n_rows = 0;
     const char *const *names = llmrt_plan_strategies;
     const char *one[2] = {strategy, NULL};
-    llmrt_gpt_config mc;
+    llmrt_model_config mc;
     if (strategy) names = one;
     if ((world_s && (rc = parse_int("--world", world_s, 1, 1 << 24, &world))) ||
         (batch_s && (rc = parse_int("--batch", batch_s, 1, 1 << 20, &batch))))
@@ -225,12 +225,21 @@ int llmrt_cmd_plan(int argc, char **argv)
         if (!batch) batch = cfg_batch;
         mc.dtype = prec.compute_type;
         mc.qat = prec.qat;
-        size_t n_params = llmrt_gpt_n_params(&mc);
-        double acts = (double)llmrt_gpt_activation_bytes(&mc, (int)batch, mc.context);
-        printf("model: %d layers, dim %d, %d heads, context %d, vocab %d: %zu parameters; "
-               "activations for batch %ld x %d tokens (%s, as the training loop runs them)\n",
-               mc.layers, mc.dim, mc.heads, mc.context, mc.vocab, n_params, batch, mc.context,
-               llmrt_precision_dtype_name(mc.dtype));
+        size_t n_params = llmrt_model_n_params(&mc);
+        double acts = (double)llmrt_model_activation_bytes(&mc, (int)batch, mc.context);
+        if (mc.arch == LLMRT_ARCH_T5)
+            printf("model: t5, %d encoder + %d decoder layers, dim %d, d_ff %d, %d heads, "
+                   "context %d (decoder %d), vocab %d: %zu parameters; activations for batch "
+                   "%ld x %d + %d tokens (%s, as the training loop runs them)\n",
+                   mc.layers, mc.decoder_layers, mc.dim, mc.d_ff, mc.heads, mc.context,
+                   mc.decoder_context, mc.vocab, n_params, batch, mc.context,
+                   mc.decoder_context, llmrt_precision_dtype_name(mc.dtype));
+        else
+            printf("model: %d layers, dim %d, %d heads, context %d, vocab %d: %zu parameters; "
+                   "activations for batch %ld x %d tokens (%s, as the training loop runs "
+                   "them)\n",
+                   mc.layers, mc.dim, mc.heads, mc.context, mc.vocab, n_params, batch,
+                   mc.context, llmrt_precision_dtype_name(mc.dtype));
         for (size_t i = 0; names[i]; i++, n_rows++) {
             plan_row *r = &rows[n_rows];
             memset(r, 0, sizeof *r);

@@ -10,6 +10,7 @@
 int llmrt_cmd_train(int argc, char **argv);
 int llmrt_cmd_eval(int argc, char **argv);
 int llmrt_cmd_generate(int argc, char **argv);
+int llmrt_cmd_fill_mask(int argc, char **argv);
 int llmrt_cmd_plugins(int argc, char **argv);
 int llmrt_cmd_bench(int argc, char **argv);
 int llmrt_cmd_plan(int argc, char **argv);

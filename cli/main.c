@@ -14,6 +14,7 @@ static const struct {
     {"train", llmrt_cmd_train, "train a model from a config file"},
     {"eval", llmrt_cmd_eval, "validation loss of a checkpoint"},
     {"generate", llmrt_cmd_generate, "sample text from a checkpoint"},
+    {"fill-mask", llmrt_cmd_fill_mask, "fill the [MASK]s of a prompt with a bert checkpoint"},
     {"plugins", llmrt_cmd_plugins, "list every plugin found and whether it loads"},
     {"bench", llmrt_cmd_bench, "benchmarks: bench collectives times the collective plugin"},
     {"plan", llmrt_cmd_plan, "memory per rank, or N, D, loss and time from a compute budget"},
@@ -50,7 +51,7 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "llmrt: unknown command '%s' (accepted: train, eval, generate, plugins, plan, sweep, fit, "
+    fprintf(stderr, "llmrt: unknown command '%s' (accepted: train, eval, generate, fill-mask, plugins, plan, sweep, fit, "
                     "ckpt, bench, formats, export, --version, --help)\n", argv[1]);
     return 2;
 }

@@ -7,7 +7,8 @@
 
 #include <llmrt/types.h>
 #include "error.h"
-#include "gpt.h"
+#include "model.h"
+#include "span.h"
 
 int32_t llmrt_sample(const llmrt_sampler *s, const float *logits, int vocab, float *scratch,
                      llmrt_rng *rng)
@@ -48,7 +49,7 @@ int32_t llmrt_sample(const llmrt_sampler *s, const float *logits, int vocab, flo
     return best; /* rounding left u at the very top */
 }
 
-int llmrt_generate(struct llmrt_gpt *model, int context, int vocab, int32_t *tokens,
+int llmrt_generate(struct llmrt_model *model, int context, int vocab, int32_t *tokens,
                    int n_prompt, int n_total, const llmrt_sampler *s, llmrt_rng *rng,
                    void (*on_token)(int32_t token, void *user), void *user)
 {
@@ -59,12 +60,49 @@ int llmrt_generate(struct llmrt_gpt *model, int context, int vocab, int32_t *tok
     int rc = LLMRT_OK;
     for (int n = n_prompt; n < n_total; n++) {
         int start = n > context ? n - context : 0, len = n - start;
-        if ((rc = llmrt_gpt_forward(model, tokens + start, NULL, 1, len, NULL)) ||
-            (rc = llmrt_gpt_logits(model, 0, len - 1, logits)))
+        if ((rc = llmrt_model_forward(model, tokens + start, NULL, 1, len, NULL)) ||
+            (rc = llmrt_model_logits(model, 0, len - 1, logits)))
             break;
         tokens[n] = llmrt_sample(s, logits, vocab, logits + vocab, rng);
         if (on_token) on_token(tokens[n], user);
     }
+    free(logits);
+    return rc;
+}
+
+int llmrt_generate_t5(struct llmrt_model *model, const int32_t *enc, int n_enc, int max_new,
+                      const llmrt_sampler *s, llmrt_rng *rng, int32_t *out, int *n_out,
+                      void (*on_token)(int32_t token, void *user), void *user)
+{
+    llmrt_t5 *t5 = llmrt_model_t5(model);
+    *n_out = 0;
+    if (!t5) return llmrt_error(LLMRT_ERR_INVALID, "generate: the model is not a t5");
+    const llmrt_t5_config *c = llmrt_t5_get_config(t5);
+    if (n_enc < 1 || n_enc > c->context)
+        return llmrt_error(LLMRT_ERR_INVALID,
+                           "generate: an encoder input of %d tokens: the model takes 1 .. %d",
+                           n_enc, c->context);
+    if (max_new > c->decoder_context - 1) max_new = c->decoder_context - 1;
+    int32_t *dec = malloc((size_t)c->decoder_context * sizeof *dec);
+    float *logits = malloc(2 * (size_t)c->vocab * sizeof *logits);
+    int rc = LLMRT_OK;
+    if (!dec || !logits) {
+        rc = llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    dec[0] = LLMRT_SPAN_PAD;
+    for (int n = 1; n <= max_new; n++) {
+        if ((rc = llmrt_t5_forward(t5, enc, n_enc, dec, NULL, n, 1, NULL)) ||
+            (rc = llmrt_t5_logits(t5, 0, n - 1, logits)))
+            break;
+        int32_t tok = llmrt_sample(s, logits, c->vocab, logits + c->vocab, rng);
+        dec[n] = out[n - 1] = tok;
+        *n_out = n;
+        if (on_token) on_token(tok, user);
+        if (tok == LLMRT_SPAN_EOS) break;
+    }
+out:
+    free(dec);
     free(logits);
     return rc;
 }

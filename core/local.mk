@@ -12,6 +12,11 @@ core_libllmrt_la_SOURCES = \
 	core/format_fp32.c core/format_fp32.h \
 	core/rng.c core/rng.h \
 	core/gpt.c core/gpt.h \
+	core/bert.c core/bert.h \
+	core/t5.c core/t5.h \
+	core/mlm.c core/mlm.h \
+	core/span.c core/span.h \
+	core/model.c core/model.h \
 	core/qat.c core/qat.h \
 	core/data.c core/data.h \
 	core/tokenizer.c core/tokenizer.h \

@@ -132,7 +132,7 @@ int llmrt_plan_formula(double psi, int world, const char *strategy, const char *
 
 int llmrt_plan_component(llmrt_config *cfg, const llmrt_strategy_vtable *st,
                          const char *component, const llmrt_model_layout *layout,
-                         const llmrt_gpt_config *mc, int world, int rank, int batch,
+                         const llmrt_model_config *mc, int world, int rank, int batch,
                          int context, size_t bytes[LLMRT_MEM_CATEGORY_COUNT])
 {
     for (int c = 0; c < LLMRT_MEM_CATEGORY_COUNT; c++) bytes[c] = 0;
@@ -142,16 +142,16 @@ int llmrt_plan_component(llmrt_config *cfg, const llmrt_strategy_vtable *st,
     int rc = st->plan(llmrt_host_api_get(), llmrt_config_params(cfg, component), layout, world,
                       rank, bytes);
     if (rc) return llmrt_error_prefix(rc, "strategy %s: plan", component);
-    bytes[LLMRT_MEM_ACTIVATIONS] += llmrt_gpt_activation_bytes(mc, batch, context);
+    bytes[LLMRT_MEM_ACTIVATIONS] += llmrt_model_activation_bytes(mc, batch, context);
     bytes[LLMRT_MEM_COMM] += LLMRT_PLAN_RUNTIME_COMM_BYTES;
     return LLMRT_OK;
 }
 
-int llmrt_plan_layout(llmrt_config *cfg, const char *strategy, const llmrt_gpt_config *mc_in,
+int llmrt_plan_layout(llmrt_config *cfg, const char *strategy, const llmrt_model_config *mc_in,
                       const llmrt_precision *prec, int world, int rank, int batch, int context,
                       size_t bytes[LLMRT_MEM_CATEGORY_COUNT])
 {
-    llmrt_gpt_config mcv = *mc_in, *mc = &mcv;
+    llmrt_model_config mcv = *mc_in, *mc = &mcv;
     if (prec) {
         mcv.dtype = prec->compute_type;
         mcv.qat = prec->qat;
@@ -179,12 +179,12 @@ int llmrt_plan_layout(llmrt_config *cfg, const char *strategy, const llmrt_gpt_c
     if ((rc = llmrt_config_int(cfg, "train", "accum", 1, 1, 1 << 20,
                                "micro-batches accumulated per step", &accum)))
         return rc;
-    if ((rc = llmrt_gpt_layout_build(mc, &layout))) return rc;
+    if ((rc = llmrt_model_layout_build(mc, &layout))) return rc;
     if (prec) llmrt_precision_apply(prec, &layout);
     /* Stages 2 and 3 keep full gradient buffers across micro-batches. */
     layout.micro_batches = (int)accum;
     rc = llmrt_plan_component(cfg, (const llmrt_strategy_vtable *)comp->vtable, component, &layout, mc, world, rank, batch,
                               context, bytes);
-    llmrt_gpt_layout_free(&layout);
+    llmrt_model_layout_free(mc, &layout);
     return rc;
 }

@@ -21,7 +21,7 @@
 
 #include <llmrt/llmrt.h>
 #include "config.h"
-#include "gpt.h"
+#include "model.h"
 
 /* The strategies `llmrt plan` knows, NULL-terminated. */
 extern const char *const llmrt_plan_strategies[];
@@ -60,7 +60,7 @@ int llmrt_plan_format_bytes(const char *format, double *params, double *grads,
  * model's dtype, QAT and the layout's wire format, as a run would; [train]
  * accum of cfg the micro-batches the strategy's plan() replays. */
 struct llmrt_precision;
-int llmrt_plan_layout(llmrt_config *cfg, const char *strategy, const llmrt_gpt_config *mc,
+int llmrt_plan_layout(llmrt_config *cfg, const char *strategy, const llmrt_model_config *mc,
                       const struct llmrt_precision *prec, int world, int rank, int batch,
                       int context, size_t bytes[LLMRT_MEM_CATEGORY_COUNT]);
 
@@ -68,7 +68,7 @@ int llmrt_plan_layout(llmrt_config *cfg, const char *strategy, const llmrt_gpt_c
  * its own section in `cfg`): what a training run predicts for itself. */
 int llmrt_plan_component(llmrt_config *cfg, const llmrt_strategy_vtable *st,
                          const char *component, const llmrt_model_layout *layout,
-                         const llmrt_gpt_config *mc, int world, int rank, int batch,
+                         const llmrt_model_config *mc, int world, int rank, int batch,
                          int context, size_t bytes[LLMRT_MEM_CATEGORY_COUNT]);
 
 /* Short names of the categories, by llmrt_mem_category: "params", "grads",

@@ -30,27 +30,120 @@
 
 /* ------------------------------------------------------------------ session */
 
-int llmrt_read_model_config(llmrt_config *cfg, llmrt_gpt_config *mc)
+/* The span-corruption settings of [model] (t5). */
+static int read_span_config(llmrt_config *cfg, llmrt_span_config *span)
 {
-    static const char *const archs[] = {"gpt", NULL};
+    *span = llmrt_span_default();
+    int rc;
+    if ((rc = llmrt_config_double(cfg, "model", "noise_density", span->noise_density, 0.0, 1.0,
+                                  "t5: fraction of the tokens span corruption hides",
+                                  &span->noise_density)) ||
+        (rc = llmrt_config_double(cfg, "model", "mean_span_length", span->mean_span_length, 1.0,
+                                  1e6, "t5: mean length of a hidden span",
+                                  &span->mean_span_length)))
+        return rc;
+    return llmrt_span_config_check(span);
+}
+
+/* The t5 keys of [model], and the decoder length span corruption gives. */
+static int read_t5_config(llmrt_config *cfg, llmrt_model_config *mc, llmrt_span_config *span)
+{
+    static const char *const ffs[] = {"relu", "gated-gelu", NULL};
+    const char *ff;
+    long dec_layers, d_ff, buckets, max_distance;
+    int tie, rc;
+    if ((rc = llmrt_config_int(cfg, "model", "decoder_layers", mc->layers, 1, 1024,
+                               "t5: decoder blocks (default: layers)", &dec_layers)) ||
+        (rc = llmrt_config_choice(cfg, "model", "ff", "relu", ffs,
+                                  "t5: feed-forward: relu (T5) or gated-gelu (T5 v1.1)", &ff)) ||
+        (rc = llmrt_config_int(cfg, "model", "d_ff", 4L * mc->dim, 1, 1 << 20,
+                               "t5: feed-forward width (default: 4 dim)", &d_ff)) ||
+        (rc = llmrt_config_bool(cfg, "model", "tie_embeddings", 1,
+                                "t5: LM head tied to shared.weight (scaled by dim^-0.5)",
+                                &tie)) ||
+        (rc = llmrt_config_int(cfg, "model", "relative_attention_num_buckets", 32, 2, 4096,
+                               "t5: relative position buckets", &buckets)) ||
+        (rc = llmrt_config_int(cfg, "model", "relative_attention_max_distance", 128, 2,
+                               1 << 20, "t5: distance of the last relative position bucket",
+                               &max_distance)) ||
+        (rc = read_span_config(cfg, span)))
+        return rc;
+    mc->decoder_layers = (int)dec_layers;
+    mc->ff = strcmp(ff, "relu") ? LLMRT_T5_FF_GATED_GELU : LLMRT_T5_FF_RELU;
+    mc->d_ff = (int)d_ff;
+    mc->tie_embeddings = tie;
+    mc->num_buckets = (int)buckets;
+    mc->max_distance = (int)max_distance;
+    /* Windows of n tokens corrupt into exactly `context` encoder tokens. */
+    size_t n = llmrt_span_raw_length(span, (size_t)mc->context), in_len, tg_len, noise, spans;
+    if (n < 2)
+        return llmrt_error(LLMRT_ERR_INVALID,
+                           "model.context = %d: t5 needs at least 3 (a kept token, a sentinel "
+                           "and EOS)",
+                           mc->context);
+    llmrt_span_lengths(span, n, &in_len, &tg_len);
+    llmrt_span_counts(span, n, &noise, &spans);
+    mc->decoder_context = (int)tg_len;
+    if (mc->vocab < LLMRT_SPAN_SENTINEL0 || spans > (size_t)(mc->vocab - LLMRT_SPAN_SENTINEL0))
+        return llmrt_error(LLMRT_ERR_INVALID,
+                           "model.vocab = %d: t5 with context = %d corrupts %zu-token windows "
+                           "into %zu spans, so it needs vocab >= %zu (256 bytes, PAD, EOS and a "
+                           "sentinel per span)",
+                           mc->vocab, mc->context, n, spans,
+                           (size_t)LLMRT_SPAN_SENTINEL0 + spans);
+    return LLMRT_OK;
+}
+
+int llmrt_read_model_config(llmrt_config *cfg, llmrt_model_config *mc)
+{
+    llmrt_span_config span;
+    return llmrt_read_model_config_span(cfg, mc, &span);
+}
+
+int llmrt_read_model_config_span(llmrt_config *cfg, llmrt_model_config *mc,
+                                 llmrt_span_config *span)
+{
+    static const char *const archs[] = {"gpt", "bert", "t5", NULL};
     const char *arch;
     long layers, heads, dim, context, vocab;
     int rc;
     if ((rc = llmrt_config_choice(cfg, "model", "arch", "gpt", archs,
-                                  "architecture: gpt (decoder-only, causal LM)", &arch)) ||
-        (rc = llmrt_config_int(cfg, "model", "layers", 4, 1, 1024, "transformer blocks",
-                               &layers)) ||
+                                  "architecture: gpt (decoder-only, causal LM), bert "
+                                  "(encoder-only, masked LM) or t5 (encoder-decoder, span "
+                                  "corruption)",
+                                  &arch)) ||
+        (rc = llmrt_config_int(cfg, "model", "layers", 4, 1, 1024,
+                               "transformer blocks (t5: of the encoder)", &layers)) ||
         (rc = llmrt_config_int(cfg, "model", "heads", 4, 1, 1024, "attention heads", &heads)) ||
         (rc = llmrt_config_int(cfg, "model", "dim", 256, 1, 65536, "model width (channels)",
                                &dim)) ||
         (rc = llmrt_config_int(cfg, "model", "context", 128, 1, 1 << 20,
-                               "maximum sequence length", &context)) ||
+                               "maximum sequence length (t5: of the encoder input)", &context)) ||
         (rc = llmrt_config_int(cfg, "model", "vocab", 256, 1, 1 << 24,
                                "vocabulary size (256 for the byte-level tokenizer)", &vocab)))
         return rc;
-    *mc = (llmrt_gpt_config){.layers = (int)layers, .heads = (int)heads, .dim = (int)dim,
-                             .context = (int)context, .vocab = (int)vocab};
-    return llmrt_gpt_config_check(mc);
+    *mc = (llmrt_model_config){.arch = !strcmp(arch, "bert") ? LLMRT_ARCH_BERT
+                                       : !strcmp(arch, "t5") ? LLMRT_ARCH_T5
+                                                             : LLMRT_ARCH_GPT,
+                               .layers = (int)layers, .heads = (int)heads, .dim = (int)dim,
+                               .context = (int)context, .vocab = (int)vocab};
+    *span = llmrt_span_default();
+    if (mc->arch == LLMRT_ARCH_T5 && (rc = read_t5_config(cfg, mc, span))) return rc;
+    return llmrt_model_config_check(mc);
+}
+
+int llmrt_session_t5_batch(const llmrt_session *s, llmrt_rng *rng, const int32_t *windows,
+                           int B, int32_t *inputs, int32_t *targets)
+{
+    const size_t W = (size_t)s->window, Te = (size_t)s->context,
+                 Td = (size_t)s->model_cfg.decoder_context;
+    for (int b = 0; b < B; b++) {
+        int rc = llmrt_span_corrupt(&s->span, rng, windows + (size_t)b * W, W,
+                                    s->model_cfg.vocab, inputs + (size_t)b * Te,
+                                    targets + (size_t)b * Td);
+        if (rc) return rc;
+    }
+    return LLMRT_OK;
 }
 
 int llmrt_session_open(llmrt_session *s, llmrt_config *cfg, int batch, int context)
@@ -58,17 +151,41 @@ int llmrt_session_open(llmrt_session *s, llmrt_config *cfg, int batch, int conte
     memset(s, 0, sizeof *s);
     s->cfg = cfg;
     int rc;
-    if ((rc = llmrt_read_model_config(cfg, &s->model_cfg))) return rc;
+    if ((rc = llmrt_read_model_config_span(cfg, &s->model_cfg, &s->span))) return rc;
+    s->mlm = llmrt_mlm_default();
+    if (s->model_cfg.arch == LLMRT_ARCH_BERT &&
+        ((rc = llmrt_config_double(cfg, "model", "mask_prob", s->mlm.mask_prob, 0.0, 1.0,
+                                   "bert: fraction of positions chosen for the MLM loss",
+                                   &s->mlm.mask_prob)) ||
+         (rc = llmrt_config_double(cfg, "model", "mask_token_frac", s->mlm.mask_token_frac,
+                                   0.0, 1.0, "bert: of the chosen, replaced by [MASK]",
+                                   &s->mlm.mask_token_frac)) ||
+         (rc = llmrt_config_double(cfg, "model", "random_token_frac",
+                                   s->mlm.random_token_frac, 0.0, 1.0,
+                                   "bert: of the chosen, replaced by a random byte",
+                                   &s->mlm.random_token_frac)) ||
+         (rc = llmrt_mlm_config_check(&s->mlm))))
+        return rc;
     s->batch = batch;
     s->context = context > 0 ? context : s->model_cfg.context;
+    s->window = s->context;
+    if (s->model_cfg.arch == LLMRT_ARCH_T5) {
+        if (s->context != s->model_cfg.context)
+            return llmrt_error(LLMRT_ERR_INVALID,
+                               "t5: sequences of %d tokens: a t5 session runs the whole "
+                               "[model] context (%d), whose span corruption fixes the decoder "
+                               "length",
+                               s->context, s->model_cfg.context);
+        s->window = (int)llmrt_span_raw_length(&s->span, (size_t)s->context);
+    }
     if ((rc = llmrt_rt_create(&s->rt, cfg))) return rc;
     /* The precision policy decides the model's dtype and whether it trains
      * with fake-quantized weights. */
     const llmrt_precision *prec = llmrt_rt_precision(s->rt);
     s->model_cfg.dtype = prec->compute_type;
     s->model_cfg.qat = prec->qat;
-    if ((rc = llmrt_gpt_create(&s->model, &s->model_cfg, s->rt, s->batch, s->context)) ||
-        (rc = llmrt_rt_attach_model(s->rt, llmrt_gpt_layout(s->model)))) {
+    if ((rc = llmrt_model_create(&s->model, &s->model_cfg, s->rt, s->batch, s->context)) ||
+        (rc = llmrt_rt_attach_model(s->rt, llmrt_model_get_layout(s->model)))) {
         llmrt_session_close(s);
         return rc;
     }
@@ -77,7 +194,7 @@ int llmrt_session_open(llmrt_session *s, llmrt_config *cfg, int batch, int conte
 
 void llmrt_session_close(llmrt_session *s)
 {
-    if (s->model) llmrt_gpt_destroy(s->model);
+    if (s->model) llmrt_model_destroy(s->model);
     if (s->rt) llmrt_rt_destroy(s->rt);
     s->model = NULL;
     s->rt = NULL;
@@ -98,7 +215,7 @@ static int set_unit_state(llmrt_session *s, size_t unit, llmrt_state_kind kind,
 {
     void *sctx;
     const llmrt_strategy_vtable *st = llmrt_rt_strategy(s->rt, &sctx);
-    size_t begin, end, numel = llmrt_gpt_layout(s->model)->units[unit].numel;
+    size_t begin, end, numel = llmrt_model_get_layout(s->model)->units[unit].numel;
     int rc = st->shard_range(sctx, unit, &begin, &end);
     if (rc) return rc;
     if (end <= numel) return st->set_state(sctx, unit, kind, full + begin);
@@ -112,11 +229,11 @@ static int set_unit_state(llmrt_session *s, size_t unit, llmrt_state_kind kind,
 
 int llmrt_session_init_params(llmrt_session *s, uint64_t seed)
 {
-    const llmrt_model_layout *layout = llmrt_gpt_layout(s->model);
+    const llmrt_model_layout *layout = llmrt_model_get_layout(s->model);
     for (size_t u = 0; u < layout->n_units; u++) {
         float *buf = unit_host_buffer(&layout->units[u]);
         if (!buf) return LLMRT_ERR_NOMEM;
-        llmrt_gpt_init_unit(&s->model_cfg, u, seed, buf);
+        llmrt_model_init_unit(&s->model_cfg, u, seed, buf);
         int rc = set_unit_state(s, u, LLMRT_STATE_PARAMS, buf);
         free(buf);
         if (rc) return rc;
@@ -124,8 +241,12 @@ int llmrt_session_init_params(llmrt_session *s, uint64_t seed)
     return LLMRT_OK;
 }
 
-/* Tensors that Hugging Face GPT-2 files carry and that hold no parameters of
- * ours: causal-mask buffers and the head tied to wte. */
+/* Tensors that Hugging Face GPT-2 and BERT files carry and that hold no
+ * parameters of ours: causal-mask buffers, BERT's position_ids buffer, and
+ * the heads tied to the word embeddings (lm_head.weight; BertForMaskedLM's
+ * cls.predictions.decoder.weight and .bias, tied to word_embeddings and
+ * cls.predictions.bias), and T5's two embed_tokens, which are shared.weight.
+ * An untied T5 lm_head.weight is a tensor of the layout and loads as one. */
 static int ignorable_tensor(const char *name)
 {
     size_t n = strlen(name);
@@ -134,7 +255,11 @@ static int ignorable_tensor(const char *name)
         size_t k = strlen(suffixes[i]);
         if (n >= k && !strcmp(name + n - k, suffixes[i])) return 1;
     }
-    return !strcmp(name, "lm_head.weight");
+    return !strcmp(name, "lm_head.weight") || !strcmp(name, "bert.embeddings.position_ids") ||
+           !strcmp(name, "encoder.embed_tokens.weight") ||
+           !strcmp(name, "decoder.embed_tokens.weight") ||
+           !strcmp(name, "cls.predictions.decoder.weight") ||
+           !strcmp(name, "cls.predictions.decoder.bias");
 }
 
 static const char *strip_prefix(const char *name)
@@ -156,7 +281,7 @@ static int is_qat_scale(const char *name)
 static int load_state_tensors(llmrt_session *s, llmrt_st_file *f, const char *prefix,
                               llmrt_state_kind kind)
 {
-    const llmrt_model_layout *layout = llmrt_gpt_layout(s->model);
+    const llmrt_model_layout *layout = llmrt_model_get_layout(s->model);
     char name[512];
     for (size_t u = 0; u < layout->n_units; u++) {
         const llmrt_unit_desc *unit = &layout->units[u];
@@ -182,13 +307,16 @@ static int load_state_tensors(llmrt_session *s, llmrt_st_file *f, const char *pr
             }
             int64_t dims[2];
             uint64_t shape[2];
-            int nd = llmrt_gpt_tensor_shape(&s->model_cfg, u, t, dims);
+            int nd = llmrt_model_tensor_shape(&s->model_cfg, u, t, dims);
             for (int d = 0; d < nd; d++) shape[d] = (uint64_t)dims[d];
             if ((rc = llmrt_st_expect(f, name, nd, shape)) ||
                 (rc = llmrt_qat_read_f32(s->rt, f, name, buf + td->offset, td->numel)))
                 break;
         }
-        if (!rc && init_scales) rc = llmrt_gpt_qat_init_scales(&s->model_cfg, u, buf);
+        if (!rc && init_scales) {
+            llmrt_gpt_config gc = llmrt_model_gpt_config(&s->model_cfg);
+            rc = llmrt_gpt_qat_init_scales(&gc, u, buf);
+        }
         if (!rc) rc = set_unit_state(s, u, kind, buf);
         free(buf);
         if (rc) return rc;
@@ -199,7 +327,7 @@ static int load_state_tensors(llmrt_session *s, llmrt_st_file *f, const char *pr
 /* Every tensor of a weights file must be one of ours or ignorable. */
 static int check_no_stray_tensors(llmrt_session *s, llmrt_st_file *f)
 {
-    const llmrt_model_layout *layout = llmrt_gpt_layout(s->model);
+    const llmrt_model_layout *layout = llmrt_model_get_layout(s->model);
     for (size_t i = 0; i < llmrt_st_count(f); i++) {
         const char *name = llmrt_st_tensor_at(f, i)->name;
         if (ignorable_tensor(name)) continue;
@@ -259,7 +387,7 @@ static void widen_to_f32(float *buf, llmrt_dtype type, size_t n)
  * precision the fp32 masters are saved beside the optimizer state. */
 static int gather_params(llmrt_session *s, host_units *h)
 {
-    const llmrt_model_layout *layout = llmrt_gpt_layout(s->model);
+    const llmrt_model_layout *layout = llmrt_model_get_layout(s->model);
     const llmrt_precision *prec = llmrt_rt_precision(s->rt);
     h->n = layout->n_units;
     h->units = calloc(h->n, sizeof *h->units);
@@ -283,7 +411,7 @@ static int gather_params(llmrt_session *s, host_units *h)
  * rank owns every unit whole (save_checkpoint writes shards otherwise). */
 static int gather_state(llmrt_session *s, llmrt_state_kind kind, host_units *h)
 {
-    const llmrt_model_layout *layout = llmrt_gpt_layout(s->model);
+    const llmrt_model_layout *layout = llmrt_model_get_layout(s->model);
     void *sctx;
     const llmrt_strategy_vtable *st = llmrt_rt_strategy(s->rt, &sctx);
     h->n = layout->n_units;
@@ -309,14 +437,14 @@ static int gather_state(llmrt_session *s, llmrt_state_kind kind, host_units *h)
 static int add_tensors(llmrt_session *s, llmrt_st_writer *w, const char *prefix,
                        const host_units *h)
 {
-    const llmrt_model_layout *layout = llmrt_gpt_layout(s->model);
+    const llmrt_model_layout *layout = llmrt_model_get_layout(s->model);
     char name[512];
     for (size_t u = 0; u < layout->n_units; u++)
         for (size_t t = 0; t < layout->units[u].n_tensors; t++) {
             const llmrt_tensor_desc *td = &layout->units[u].tensors[t];
             int64_t dims[2];
             uint64_t shape[2];
-            int nd = llmrt_gpt_tensor_shape(&s->model_cfg, u, t, dims);
+            int nd = llmrt_model_tensor_shape(&s->model_cfg, u, t, dims);
             for (int d = 0; d < nd; d++) shape[d] = (uint64_t)dims[d];
             snprintf(name, sizeof name, "%s%s", prefix, td->name);
             int rc = llmrt_st_writer_add(w, name, LLMRT_ST_F32, nd, shape,
@@ -339,7 +467,7 @@ static int add_model_metadata(llmrt_session *s, llmrt_st_writer *w)
         snprintf(v, sizeof v, "%d", meta[i].value);
         rc = llmrt_st_writer_metadata(w, meta[i].key, v);
     }
-    return rc ? rc : llmrt_st_writer_metadata(w, "llmrt.arch", "gpt");
+    return rc ? rc : llmrt_st_writer_metadata(w, "llmrt.arch", llmrt_arch_name(s->model_cfg.arch));
 }
 
 /* Write gathered weights (model.safetensors). */
@@ -394,7 +522,7 @@ static int load_optimizer(llmrt_session *s, const char *path)
     /* fp32 masters when both the run and the file have them; otherwise the
      * masters start from model.safetensors (a format change on resume). */
     char probe[512];
-    const llmrt_model_layout *layout = llmrt_gpt_layout(s->model);
+    const llmrt_model_layout *layout = llmrt_model_get_layout(s->model);
     snprintf(probe, sizeof probe, "%s%s", LLMRT_CKPT_MASTER_PREFIX,
              layout->n_units ? layout->units[0].tensors[0].name : "");
     if (!rc && llmrt_rt_precision(s->rt)->master_weights && llmrt_st_find(f, probe))
@@ -403,42 +531,92 @@ static int load_optimizer(llmrt_session *s, const char *path)
     return rc;
 }
 
-int llmrt_session_eval(llmrt_session *s, const char *data_path, uint64_t n_batches,
-                       double *loss, uint64_t *tokens)
+/* Correct predictions at the chosen positions (targets >= 0) of the last
+ * forward, whose logits are still there. */
+static int count_correct(llmrt_session *s, const int32_t *tg, size_t bt, float *row,
+                         double *correct)
 {
+    for (size_t i = 0; i < bt; i++) {
+        if (tg[i] < 0) continue;
+        int rc = llmrt_model_logits(s->model, (int)(i / (size_t)s->context),
+                                    (int)(i % (size_t)s->context), row);
+        if (rc) return rc;
+        int best = 0;
+        for (int v = 1; v < s->model_cfg.vocab; v++)
+            if (row[v] > row[best]) best = v;
+        *correct += best == tg[i];
+    }
+    return LLMRT_OK;
+}
+
+int llmrt_session_eval(llmrt_session *s, const char *data_path, uint64_t n_batches,
+                       double *loss, uint64_t *tokens, double *accuracy)
+{
+    const int mlm = s->model_cfg.arch == LLMRT_ARCH_BERT;
+    const int t5 = s->model_cfg.arch == LLMRT_ARCH_T5;
+    float *row = NULL;
+    llmrt_rng mask_rng;
+    llmrt_rng_seed(&mask_rng, 0x6d6c6d5f6576616cull + (uint64_t)llmrt_rt_rank(s->rt));
+    if (accuracy) *accuracy = NAN;
     llmrt_dataset *ds = NULL;
     llmrt_batcher *b = NULL;
-    int32_t *in = NULL, *tg = NULL;
-    size_t bt = (size_t)s->batch * (size_t)s->context;
+    int32_t *in = NULL, *tg = NULL, *t5_in = NULL, *t5_tg = NULL;
+    size_t bt = (size_t)s->batch * (size_t)s->window;
+    size_t t5_bt = (size_t)s->batch * (size_t)s->model_cfg.decoder_context;
     int rc;
     if ((rc = llmrt_dataset_open(&ds, data_path, (uint32_t)s->model_cfg.vocab))) return rc;
-    llmrt_batcher_opts bo = {.batch = (size_t)s->batch, .context = (size_t)s->context,
+    llmrt_batcher_opts bo = {.batch = (size_t)s->batch, .context = (size_t)s->window,
                              .rank = llmrt_rt_rank(s->rt), .world = llmrt_rt_world_size(s->rt)};
     if ((rc = llmrt_batcher_new(&b, ds, &bo))) goto out;
     in = malloc(bt * sizeof *in);
     tg = malloc(bt * sizeof *tg);
-    if (!in || !tg) {
+    if (t5) {
+        t5_in = malloc((size_t)s->batch * (size_t)s->context * sizeof *t5_in);
+        t5_tg = malloc(t5_bt * sizeof *t5_tg);
+    }
+    if (!in || !tg || (t5 && (!t5_in || !t5_tg))) {
         rc = llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
         goto out;
     }
     uint64_t per_epoch = llmrt_batcher_per_epoch(b);
     if (n_batches == 0 || n_batches > per_epoch) n_batches = per_epoch;
-    double sum[1] = {0.0};
+    if (mlm && !(row = malloc((size_t)s->model_cfg.vocab * sizeof *row))) {
+        rc = llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    /* sum: loss over batches; for mlm also chosen positions and correct ones. */
+    double sum[3] = {0.0, 0.0, 0.0};
     for (uint64_t i = 0; i < n_batches; i++) {
         float l;
         llmrt_batcher_next(b, in, tg);
+        if (mlm) sum[1] += (double)llmrt_mlm_mask(&s->mlm, &mask_rng, in, in, tg, bt);
+        /* t5: the windows are corrupted (from the fixed seed) into the
+         * encoder inputs and the targets. */
+        if (t5 && (rc = llmrt_session_t5_batch(s, &mask_rng, in, s->batch, t5_in, t5_tg)))
+            goto out;
         if ((rc = llmrt_rt_begin_microbatch(s->rt, 0, 1)) ||
-            (rc = llmrt_gpt_forward(s->model, in, tg, s->batch, s->context, &l)))
+            (rc = llmrt_model_forward(s->model, t5 ? t5_in : in, t5 ? t5_tg : tg, s->batch,
+                                      s->context, &l)) ||
+            (mlm && (rc = count_correct(s, tg, bt, row, &sum[2]))))
             goto out;
         sum[0] += l;
     }
     sum[0] /= (double)n_batches;
-    if ((rc = llmrt_rt_allreduce_host(s->rt, sum, 1, LLMRT_REDUCE_AVG))) goto out;
+    if ((rc = llmrt_rt_allreduce_host(s->rt, sum, 1, LLMRT_REDUCE_AVG)) ||
+        (mlm && (rc = llmrt_rt_allreduce_host(s->rt, sum + 1, 2, LLMRT_REDUCE_SUM))))
+        goto out;
     *loss = sum[0];
-    if (tokens) *tokens = n_batches * bt * (uint64_t)llmrt_rt_world_size(s->rt);
+    if (tokens)
+        *tokens = mlm  ? (uint64_t)sum[1]
+                  : t5 ? n_batches * t5_bt * (uint64_t)llmrt_rt_world_size(s->rt)
+                       : n_batches * bt * (uint64_t)llmrt_rt_world_size(s->rt);
+    if (accuracy && mlm) *accuracy = sum[1] > 0.0 ? sum[2] / sum[1] : 0.0;
 out:
+    free(row);
     free(in);
     free(tg);
+    free(t5_in);
+    free(t5_tg);
     if (b) llmrt_batcher_free(b);
     if (ds) llmrt_dataset_close(ds);
     if (rc) llmrt_error_prefix(rc, "[data] %s", data_path);
@@ -598,6 +776,7 @@ typedef struct trainer {
     llmrt_dataset *train_ds;
     llmrt_batcher *batcher;
     int32_t *inputs, *targets;
+    int32_t *t5_inputs, *t5_targets; /* t5: the corrupted batch */
     llmrt_rng rng;
     llmrt_ckpt_state state;
     llmrt_metrics *metrics;   /* rank 0 only */
@@ -681,7 +860,7 @@ fail:
  * (ckpt_shards.h). */
 static int write_shard(trainer *t, const char *path)
 {
-    const llmrt_model_layout *layout = llmrt_gpt_layout(t->s.model);
+    const llmrt_model_layout *layout = llmrt_model_get_layout(t->s.model);
     void *sctx;
     const llmrt_strategy_vtable *st = llmrt_rt_strategy(t->s.rt, &sctx);
     size_t nb = layout->n_units * LLMRT_CKPT_N_KINDS;
@@ -727,7 +906,7 @@ static int write_shard(trainer *t, const char *path)
 /* index.json from the layout and the ranges the shards in `dir` declare. */
 static int write_index(trainer *t, const char *dir, uint64_t step, const char *path)
 {
-    const llmrt_model_layout *layout = llmrt_gpt_layout(t->s.model);
+    const llmrt_model_layout *layout = llmrt_model_get_layout(t->s.model);
     llmrt_ckpt_index idx;
     int rc = llmrt_ckpt_index_alloc(&idx, llmrt_rt_world_size(t->s.rt), layout->n_units);
     if (rc) return rc;
@@ -747,7 +926,7 @@ static int write_index(trainer *t, const char *dir, uint64_t step, const char *p
         for (size_t k = 0; k < ud->n_tensors; k++) {
             llmrt_ckpt_tensor_info *ti = &ui->tensors[k];
             int64_t dims[2];
-            ti->ndim = llmrt_gpt_tensor_shape(&t->s.model_cfg, u, k, dims);
+            ti->ndim = llmrt_model_tensor_shape(&t->s.model_cfg, u, k, dims);
             for (int d = 0; d < ti->ndim; d++) ti->shape[d] = (uint64_t)dims[d];
             ti->offset = ud->tensors[k].offset;
             ti->numel = ud->tensors[k].numel;
@@ -815,7 +994,7 @@ static int save_checkpoint(trainer *t, uint64_t step)
 {
     /* Agree on the layout (shards when any rank holds part of a unit) and on
      * a tag for the shared temporary directory (rank 0's process id). */
-    const llmrt_model_layout *layout = llmrt_gpt_layout(t->s.model);
+    const llmrt_model_layout *layout = llmrt_model_get_layout(t->s.model);
     void *sctx;
     const llmrt_strategy_vtable *st = llmrt_rt_strategy(t->s.rt, &sctx);
     double v[2] = {llmrt_rt_rank(t->s.rt) == 0 ? (double)getpid() : 0.0, 0.0};
@@ -837,7 +1016,7 @@ static int save_checkpoint(trainer *t, uint64_t step)
  * re-assembles full unit vectors from all shards and takes its new slice. */
 static int load_sharded(trainer *t, const char *dir)
 {
-    const llmrt_model_layout *layout = llmrt_gpt_layout(t->s.model);
+    const llmrt_model_layout *layout = llmrt_model_get_layout(t->s.model);
     void *sctx;
     const llmrt_strategy_vtable *st = llmrt_rt_strategy(t->s.rt, &sctx);
     int rank = llmrt_rt_rank(t->s.rt), world = llmrt_rt_world_size(t->s.rt);
@@ -956,9 +1135,32 @@ static int train_step(trainer *t, long step, double lr, double *loss, double *gr
     for (int micro = 0; micro < t->o.accum; micro++) {
         float l;
         llmrt_batcher_next(t->batcher, t->inputs, t->targets);
+        /* bert: the window is the input; dynamic masking from the run's RNG
+         * (checkpointed, so a resumed run masks as the uninterrupted one). */
+        if (t->s.model_cfg.arch == LLMRT_ARCH_BERT)
+            llmrt_mlm_mask(&t->s.mlm, &t->rng, t->inputs, t->inputs, t->targets,
+                           (size_t)B * (size_t)T);
+        /* t5: the windows are span-corrupted with an RNG seeded from the
+         * run's seed and the micro-batch's global slot in the data order
+         * ((step * accum + micro) * world + rank, core/data.h), so W ranks
+         * corrupt each window as one process with accum W does, and a
+         * resumed run as the uninterrupted one. */
+        const int t5 = t->s.model_cfg.arch == LLMRT_ARCH_T5;
+        if (t5) {
+            uint64_t slot = ((uint64_t)step * (uint64_t)t->o.accum + (uint64_t)micro) *
+                                (uint64_t)llmrt_rt_world_size(rt) +
+                            (uint64_t)llmrt_rt_rank(rt);
+            llmrt_rng span_rng;
+            llmrt_rng_seed(&span_rng,
+                           (uint64_t)t->o.seed ^ (0x9e3779b97f4a7c15ull * (slot + 1)));
+            if ((rc = llmrt_session_t5_batch(&t->s, &span_rng, t->inputs, B, t->t5_inputs,
+                                             t->t5_targets)))
+                return rc;
+        }
         if ((rc = llmrt_rt_begin_microbatch(rt, micro, (int)t->o.accum)) ||
-            (rc = llmrt_gpt_forward(t->s.model, t->inputs, t->targets, B, T, &l)) ||
-            (rc = llmrt_gpt_backward(t->s.model, (float)(ls / (double)t->o.accum))))
+            (rc = llmrt_model_forward(t->s.model, t5 ? t->t5_inputs : t->inputs,
+                                      t5 ? t->t5_targets : t->targets, B, T, &l)) ||
+            (rc = llmrt_model_backward(t->s.model, (float)(ls / (double)t->o.accum))))
             return rc;
         sum += l;
     }
@@ -1015,6 +1217,8 @@ static void trainer_free(trainer *t)
     if (t->progress) llmrt_progress_free(t->progress);
     free(t->inputs);
     free(t->targets);
+    free(t->t5_inputs);
+    free(t->t5_targets);
     if (t->batcher) llmrt_batcher_free(t->batcher);
     if (t->train_ds) llmrt_dataset_close(t->train_ds);
     llmrt_session_close(&t->s);
@@ -1028,7 +1232,7 @@ static int memory_plan(trainer *t, size_t plan[LLMRT_MEM_CATEGORY_COUNT])
     const llmrt_strategy_vtable *st = llmrt_rt_strategy(t->s.rt, &sctx);
     (void)sctx;
     /* The layout the strategy got: the model's, with the policy applied. */
-    llmrt_model_layout layout = *llmrt_gpt_layout(t->s.model);
+    llmrt_model_layout layout = *llmrt_model_get_layout(t->s.model);
     layout.struct_size = sizeof layout;
     llmrt_precision_apply(llmrt_rt_precision(t->s.rt), &layout);
     layout.micro_batches = (int)t->o.accum;
@@ -1081,10 +1285,10 @@ static int write_run_info(trainer *t, const llmrt_compute_caps *caps, int world,
     llmrt_run_info *ri;
     int rc = llmrt_run_info_new(&ri);
     if (rc) return rc;
-    const llmrt_gpt_config *mc = &t->s.model_cfg;
+    const llmrt_model_config *mc = &t->s.model_cfg;
     llmrt_run_info_str(ri, "llmrt_version", PACKAGE_VERSION);
-    llmrt_run_info_str(ri, "arch", "gpt");
-    llmrt_run_info_int(ri, "parameters", (long long)llmrt_gpt_n_params(mc));
+    llmrt_run_info_str(ri, "arch", llmrt_arch_name(mc->arch));
+    llmrt_run_info_int(ri, "parameters", (long long)llmrt_model_n_params(mc));
     llmrt_run_info_str(ri, "backend", llmrt_rt_component_name(t->s.rt, LLMRT_KIND_COMPUTE));
     llmrt_run_info_str(ri, "collective", llmrt_rt_component_name(t->s.rt, LLMRT_KIND_COLLECTIVE));
     llmrt_run_info_str(ri, "strategy", llmrt_rt_component_name(t->s.rt, LLMRT_KIND_STRATEGY));
@@ -1144,12 +1348,12 @@ int llmrt_train_run(llmrt_config *cfg)
         }
     }
 
-    const llmrt_gpt_config *mc = &t.s.model_cfg;
+    const llmrt_model_config *mc = &t.s.model_cfg;
     if ((rc = llmrt_dataset_open(&t.train_ds, t.o.train_path, (uint32_t)mc->vocab))) {
         llmrt_error_prefix(rc, "[data] train");
         goto out;
     }
-    llmrt_batcher_opts bo = {.batch = (size_t)t.o.batch, .context = (size_t)mc->context,
+    llmrt_batcher_opts bo = {.batch = (size_t)t.o.batch, .context = (size_t)t.s.window,
                              .rank = llmrt_rt_rank(t.s.rt),
                              .world = llmrt_rt_world_size(t.s.rt), .shuffle = t.o.shuffle,
                              .seed = (uint64_t)t.o.seed};
@@ -1158,9 +1362,18 @@ int llmrt_train_run(llmrt_config *cfg)
                            t.o.batch, mc->context);
         goto out;
     }
-    size_t bt = (size_t)t.o.batch * (size_t)mc->context;
+    size_t bt = (size_t)t.o.batch * (size_t)t.s.window;
     t.inputs = malloc(bt * sizeof *t.inputs);
     t.targets = malloc(bt * sizeof *t.targets);
+    if (mc->arch == LLMRT_ARCH_T5) {
+        t.t5_inputs = malloc((size_t)t.o.batch * (size_t)mc->context * sizeof *t.t5_inputs);
+        t.t5_targets =
+            malloc((size_t)t.o.batch * (size_t)mc->decoder_context * sizeof *t.t5_targets);
+        if (!t.t5_inputs || !t.t5_targets) {
+            rc = llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+    }
     if (!t.inputs || !t.targets) {
         rc = llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
         goto out;
@@ -1200,7 +1413,9 @@ int llmrt_train_run(llmrt_config *cfg)
     const llmrt_compute_caps *caps = llmrt_rt_compute_caps(t.s.rt);
     int world = llmrt_rt_world_size(t.s.rt), rank0 = llmrt_rt_rank(t.s.rt) == 0;
     double tokens_per_step = (double)bt * (double)t.o.accum * world;
-    double flops_per_token = llmrt_gpt_flops_per_token(mc, mc->context);
+    double flops_per_token = llmrt_model_flops_per_token(mc, mc->context);
+    /* t5 counts per encoder token; a step's tokens are its raw windows. */
+    if (mc->arch == LLMRT_ARCH_T5) flops_per_token *= (double)mc->context / t.s.window;
     double peak = caps->peak_flops_f32 * world;
     if (rank0) {
         if ((rc = llmrt_metrics_open(&t.metrics, t.o.out, start > 0, start)) ||
@@ -1211,7 +1426,7 @@ int llmrt_train_run(llmrt_config *cfg)
         fprintf(stderr,
                 "llmrt: training %zu parameters on %s | %s x %d, %s, %s | %.0f tokens/step | "
                 "MFU against %.1f GFLOP/s (%s)\n",
-                llmrt_gpt_n_params(mc), caps->device_name ? caps->device_name : "?",
+                llmrt_model_n_params(mc), caps->device_name ? caps->device_name : "?",
                 llmrt_rt_component_name(t.s.rt, LLMRT_KIND_COMPUTE), world,
                 llmrt_rt_component_name(t.s.rt, LLMRT_KIND_COLLECTIVE),
                 llmrt_rt_component_name(t.s.rt, LLMRT_KIND_STRATEGY), tokens_per_step,
@@ -1233,7 +1448,7 @@ int llmrt_train_run(llmrt_config *cfg)
         int last = step + 1 == t.o.steps;
         if (t.o.val_path[0] && ((t.o.eval_every > 0 && (step + 1) % t.o.eval_every == 0) || last)) {
             if ((rc = llmrt_session_eval(&t.s, t.o.val_path, (uint64_t)t.o.eval_batches, &val,
-                                         NULL)))
+                                         NULL, NULL)))
                 goto out;
             t.last_val = val;
             if (isnan(t.best_val) || val < t.best_val) t.best_val = val;
@@ -1266,7 +1481,7 @@ int llmrt_train_run(llmrt_config *cfg)
         rc = write_run_info(&t, caps, world, tokens_per_step, flops_per_token);
         if (steps_run > 0) {
             /* Psi: the fp32 parameter bytes, the unit of the ZeRO paper. */
-            double psi = 4.0 * (double)llmrt_gpt_n_params(mc);
+            double psi = 4.0 * (double)llmrt_model_n_params(mc);
             double per_step = (double)comm_bytes / (double)steps_run;
             fprintf(stderr, "llmrt: communication per step and rank: %.2f MiB = %.2f Psi "
                             "(ZeRO paper: ddp 2, zero1 2, zero2 2, zero3 3)\n",

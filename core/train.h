@@ -9,19 +9,36 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "gpt.h"
+#include "mlm.h"
+#include "model.h"
+#include "rng.h"
+#include "span.h"
 #include "runtime.h"
 
 typedef struct llmrt_session {
     llmrt_config *cfg;
-    llmrt_gpt_config model_cfg;
+    llmrt_model_config model_cfg;
     llmrt_rt *rt;
-    llmrt_gpt *model;
+    llmrt_model *model;
+    llmrt_mlm_config mlm; /* bert: the masking rates ([model] mask_*) */
+    llmrt_span_config span; /* t5: span corruption ([model] noise_density, mean_span_length) */
     int batch, context; /* what the model's activations were sized for */
+    int window;         /* tokens of text a row reads: context, or for t5 the raw
+                           length whose corruption fills context (span.h) */
 } llmrt_session;
 
-/* Read (and declare) the [model] keys into *mc and check them. */
-int llmrt_read_model_config(llmrt_config *cfg, llmrt_gpt_config *mc);
+/* Read (and declare) the [model] keys into *mc and check them. For t5 the
+ * decoder length comes from span-corrupting windows that fill [model]
+ * context, so *span (when not NULL) receives the span settings read. */
+int llmrt_read_model_config(llmrt_config *cfg, llmrt_model_config *mc);
+int llmrt_read_model_config_span(llmrt_config *cfg, llmrt_model_config *mc,
+                                 llmrt_span_config *span);
+
+/* t5: span-corrupt B rows of s->window tokens (windows, row-major) into the
+ * encoder inputs [B, context] and the targets [B, decoder_context], drawing
+ * from rng. */
+int llmrt_session_t5_batch(const llmrt_session *s, llmrt_rng *rng, const int32_t *windows,
+                           int B, int32_t *inputs, int32_t *targets);
 
 /* Read [model] and [runtime], create the runtime and a model with
  * activations for `batch` sequences of `context` tokens (0: [model] context),
@@ -40,9 +57,16 @@ int llmrt_session_load_weights(llmrt_session *s, const char *path);
 int llmrt_session_save_weights(llmrt_session *s, const char *path);
 
 /* Mean loss of `n_batches` batches of `data_path` (from its start, in order),
- * averaged over ranks. n_batches 0: every batch of the file. */
+ * averaged over ranks. n_batches 0: every batch of the file. For bert the
+ * batches are masked (llmrt_mlm_mask with the session's rates, from a fixed
+ * seed, so every evaluation masks the same positions): *loss is the MLM
+ * loss and *accuracy (when not NULL) the fraction of chosen positions whose
+ * most likely token is the original; *tokens counts the chosen positions.
+ * For t5 the batches are span-corrupted from a fixed seed and the loss is
+ * over the target tokens (*tokens counts them). For gpt and t5 *accuracy is
+ * NAN. */
 int llmrt_session_eval(llmrt_session *s, const char *data_path, uint64_t n_batches,
-                       double *loss, uint64_t *tokens);
+                       double *loss, uint64_t *tokens, double *accuracy);
 
 /* Find the checkpoint a command should use: `path` when not NULL (a step
  * directory or an output directory, whose latest checkpoint is taken),

@@ -1,6 +1,8 @@
 # tests/cpu: the cpu compute backend, loaded straight from its .so through
 # LLMRT_PLUGIN_PATH with a minimal host table (no core library needed).
 #  - test_cpu_ops: every fp32 kernel, memory, streams, caps;
+#  - test_cpu_t5_ops: the ABI 1.2 relu_forward, relu_backward and mul in
+#    f32/f16/bf16, bit for bit against naive loops;
 #  - test_cpu_formats: number formats (ABI 1.1): conversions against
 #    llmrt/convert.h (all 2^32 fp32 inputs; LLMRT_TEST_QUICK=1 samples), every
 #    kernel in f16 and bf16, and the LSQ fake-quantization kernels;

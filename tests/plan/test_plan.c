@@ -111,20 +111,20 @@ START_TEST(layout_ddp)
     ck_assert_int_eq(llmrt_config_new(&cfg), 0);
     ck_assert_int_eq(llmrt_config_load_string(cfg, "[model]\nlayers = 2\nheads = 2\ndim = 32\n"
                                                    "context = 16\nvocab = 256\n", "tiny"), 0);
-    llmrt_gpt_config mc;
+    llmrt_model_config mc;
     ck_assert_int_eq(llmrt_read_model_config(cfg, &mc), 0);
     size_t b[LLMRT_MEM_CATEGORY_COUNT];
     int rc = llmrt_plan_layout(cfg, "ddp", &mc, NULL, 1, 0, 4, 16, b);
     ck_assert_msg(rc == 0, "%s", llmrt_last_error());
     size_t padded = 0;
     llmrt_model_layout layout;
-    ck_assert_int_eq(llmrt_gpt_layout_build(&mc, &layout), 0);
+    ck_assert_int_eq(llmrt_model_layout_build(&mc, &layout), 0);
     for (size_t u = 0; u < layout.n_units; u++) padded += (layout.units[u].numel + 15) & ~(size_t)15;
-    llmrt_gpt_layout_free(&layout);
+    llmrt_model_layout_free(&mc, &layout);
     ck_assert_uint_eq(b[LLMRT_MEM_PARAMS], 4 * padded);
     ck_assert_uint_eq(b[LLMRT_MEM_GRADS], 4 * padded);
     ck_assert_uint_eq(b[LLMRT_MEM_OPTIMIZER], 8 * padded);
-    ck_assert_uint_eq(b[LLMRT_MEM_ACTIVATIONS], llmrt_gpt_activation_bytes(&mc, 4, 16));
+    ck_assert_uint_eq(b[LLMRT_MEM_ACTIVATIONS], llmrt_model_activation_bytes(&mc, 4, 16));
     ck_assert_uint_ge(b[LLMRT_MEM_COMM], LLMRT_PLAN_RUNTIME_COMM_BYTES);
     ck_assert_int_eq(llmrt_plan_layout(cfg, "nope", &mc, NULL, 1, 0, 4, 16, b), LLMRT_ERR_INVALID);
     llmrt_config_free(cfg);

@@ -62,8 +62,8 @@ static void train(llmrt_session *s, int accum)
             }
             float loss;
             ck_assert_int_eq(llmrt_rt_begin_microbatch(s->rt, m, accum), 0);
-            ck_assert_int_eq(llmrt_gpt_forward(s->model, in, tg, B, T, &loss), 0);
-            ck_assert_int_eq(llmrt_gpt_backward(s->model, 1.0f / (float)accum), 0);
+            ck_assert_int_eq(llmrt_model_forward(s->model, in, tg, B, T, &loss), 0);
+            ck_assert_int_eq(llmrt_model_backward(s->model, 1.0f / (float)accum), 0);
         }
         double norm_sq;
         ck_assert_int_eq(st->grad_norm_sq(sctx, &norm_sq), 0);
@@ -98,7 +98,7 @@ static void check_plan(const strat *sp, int accum, const char *format)
     size_t plan[LLMRT_MEM_CATEGORY_COUNT] = {0};
     void *sctx;
     const llmrt_strategy_vtable *st = llmrt_rt_strategy(s.rt, &sctx);
-    llmrt_model_layout layout = *llmrt_gpt_layout(s.model);
+    llmrt_model_layout layout = *llmrt_model_get_layout(s.model);
     layout.struct_size = sizeof layout;
     llmrt_precision_apply(llmrt_rt_precision(s.rt), &layout);
     layout.micro_batches = accum;
@@ -156,7 +156,7 @@ START_TEST(plan_shards_by_world_size)
     llmrt_config *cfg = config_for(&strategies[4]); /* zero 3 */
     llmrt_session s;
     ck_assert_int_eq(llmrt_session_open(&s, cfg, 2, 8), 0);
-    const llmrt_model_layout *layout = llmrt_gpt_layout(s.model);
+    const llmrt_model_layout *layout = llmrt_model_get_layout(s.model);
     void *sctx;
     const llmrt_strategy_vtable *st = llmrt_rt_strategy(s.rt, &sctx);
     for (int W = 1; W <= 7; W++) {
@@ -213,7 +213,7 @@ START_TEST(plan_hybrid_groups)
     llmrt_config *cfg = config_for(&strategies[10]); /* fsdp hybrid */
     llmrt_session s;
     ck_assert_int_eq(llmrt_session_open(&s, cfg, 2, 8), 0);
-    const llmrt_model_layout *layout = llmrt_gpt_layout(s.model);
+    const llmrt_model_layout *layout = llmrt_model_get_layout(s.model);
     void *sctx;
     const llmrt_strategy_vtable *st = llmrt_rt_strategy(s.rt, &sctx);
     llmrt_config *c2;

@@ -5,6 +5,8 @@ tests_train_test_weights_SOURCES = tests/train/test_weights.c
 tests_train_test_weights_CFLAGS = $(TEST_CFLAGS)
 tests_train_test_weights_LDADD = $(TEST_LIBS)
 TESTS += tests/train/test_weights tests/train/test_resume.sh tests/train/test_kill.sh \
+	tests/train/test_bert_cli.sh tests/train/test_t5_cli.sh \
 	tests/train/test_cli_errors.sh
 EXTRA_DIST += tests/train/common.sh tests/train/test_resume.sh tests/train/test_kill.sh \
+	tests/train/test_bert_cli.sh tests/train/test_t5_cli.sh \
 	tests/train/test_cli_errors.sh

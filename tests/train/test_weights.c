@@ -35,7 +35,7 @@ typedef enum { PREFIXED, BARE, BARE_WITH_BUFFERS } naming;
 static void write_weights(llmrt_session *s, const char *path, naming nm, const char *skip,
                           const char *extra, int bad_shape)
 {
-    const llmrt_model_layout *layout = llmrt_gpt_layout(s->model);
+    const llmrt_model_layout *layout = llmrt_model_get_layout(s->model);
     llmrt_st_writer *w;
     ck_assert_int_eq(llmrt_st_writer_new(&w), 0);
     float *bufs[64] = {0};
@@ -47,7 +47,7 @@ static void write_weights(llmrt_session *s, const char *path, naming nm, const c
             if (skip && !strcmp(skip, td->name)) continue;
             int64_t dims[2];
             uint64_t shape[2];
-            int nd = llmrt_gpt_tensor_shape(&s->model_cfg, u, t, dims);
+            int nd = llmrt_model_tensor_shape(&s->model_cfg, u, t, dims);
             for (int d = 0; d < nd; d++) shape[d] = (uint64_t)dims[d];
             if (bad_shape && strstr(name, "wpe")) shape[0] += 1;
             float *b = bufs[nb++] = calloc(td->numel + dims[1] + 1, sizeof *b);
@@ -73,7 +73,7 @@ static void write_weights(llmrt_session *s, const char *path, naming nm, const c
 /* Every parameter holds value(tensor index, i). */
 static void check_loaded(llmrt_session *s)
 {
-    const llmrt_model_layout *layout = llmrt_gpt_layout(s->model);
+    const llmrt_model_layout *layout = llmrt_model_get_layout(s->model);
     size_t k = 0;
     for (size_t u = 0; u < layout->n_units; u++) {
         float *dev, *host = malloc(layout->units[u].numel * sizeof *host);

@@ -1,0 +1,1301 @@
+/* t5.c — the encoder-decoder transformer in the Hugging Face
+ * T5ForConditionalGeneration layout (t5.h), forward and backward written out
+ * over the compute backend's kernels like gpt.c and bert.c: pre-norm blocks
+ * with RMS LayerNorm, attention without 1/sqrt(d) scaling plus a relative
+ * position bias, cross-attention, ReLU or gated-GELU feed-forwards, and the
+ * tied (scaled) or untied LM head. Linear weights are HF nn.Linear [out, in]
+ * without bias: y = x @ W^T.
+ *
+ * The relative position bias is built on the host: the backend has no
+ * gather into a [heads, q, k] layout, and the table is tiny (NB x H), so
+ * block 0 of each stack downloads it, expands it to the fp32 bias the
+ * attention kernel takes, and in the backward folds the kernel's fp32 dbias
+ * (summed over the stack's blocks) back into NB x H in double precision, in
+ * a fixed order (deterministic). */
+#include "t5.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <llmrt/convert.h>
+
+#include "error.h"
+#include "rng.h"
+#include "runtime.h"
+#include "span.h"
+
+/* ------------------------------------------------------------------------ */
+/* Parameter layout                                                         */
+/* ------------------------------------------------------------------------ */
+
+/* What a tensor is for; a unit holds some of them, in this order. */
+typedef enum role {
+    R_SHARED,
+    R_SA_Q, R_SA_K, R_SA_V, R_SA_O, R_SA_REL, R_SA_LN,
+    R_CA_Q, R_CA_K, R_CA_V, R_CA_O, R_CA_LN,
+    R_FF_WI, R_FF_WI0, R_FF_WI1, R_FF_WO, R_FF_LN,
+    R_ENC_FINAL_LN, R_DEC_FINAL_LN, R_LM_HEAD,
+    R_N
+} role;
+
+typedef enum dim_code { D_NONE = 0, D_C, D_F, D_VOCAB, D_NB, D_H } dim_code;
+/* Initial standard deviation (HF T5PreTrainedModel._init_weights, factor 1). */
+typedef enum init_kind { I_ONE, I_UNIT, I_C, I_QK, I_F } init_kind;
+
+typedef struct tensor_spec {
+    role role;
+    const char *name; /* after the unit's prefix */
+    dim_code d0, d1;
+    int weight_decay;
+    init_kind init;
+} tensor_spec;
+
+static const tensor_spec all_specs[R_N] = {
+    [R_SHARED] = {R_SHARED, "shared.weight", D_VOCAB, D_C, 1, I_UNIT},
+    [R_SA_Q] = {R_SA_Q, "layer.0.SelfAttention.q.weight", D_C, D_C, 1, I_QK},
+    [R_SA_K] = {R_SA_K, "layer.0.SelfAttention.k.weight", D_C, D_C, 1, I_C},
+    [R_SA_V] = {R_SA_V, "layer.0.SelfAttention.v.weight", D_C, D_C, 1, I_C},
+    [R_SA_O] = {R_SA_O, "layer.0.SelfAttention.o.weight", D_C, D_C, 1, I_C},
+    [R_SA_REL] = {R_SA_REL, "layer.0.SelfAttention.relative_attention_bias.weight", D_NB, D_H, 1,
+                  I_C},
+    [R_SA_LN] = {R_SA_LN, "layer.0.layer_norm.weight", D_C, D_NONE, 0, I_ONE},
+    [R_CA_Q] = {R_CA_Q, "layer.1.EncDecAttention.q.weight", D_C, D_C, 1, I_QK},
+    [R_CA_K] = {R_CA_K, "layer.1.EncDecAttention.k.weight", D_C, D_C, 1, I_C},
+    [R_CA_V] = {R_CA_V, "layer.1.EncDecAttention.v.weight", D_C, D_C, 1, I_C},
+    [R_CA_O] = {R_CA_O, "layer.1.EncDecAttention.o.weight", D_C, D_C, 1, I_C},
+    [R_CA_LN] = {R_CA_LN, "layer.1.layer_norm.weight", D_C, D_NONE, 0, I_ONE},
+    /* the feed-forward's layer index (1 encoder, 2 decoder) is filled in */
+    [R_FF_WI] = {R_FF_WI, "DenseReluDense.wi.weight", D_F, D_C, 1, I_C},
+    [R_FF_WI0] = {R_FF_WI0, "DenseReluDense.wi_0.weight", D_F, D_C, 1, I_C},
+    [R_FF_WI1] = {R_FF_WI1, "DenseReluDense.wi_1.weight", D_F, D_C, 1, I_C},
+    [R_FF_WO] = {R_FF_WO, "DenseReluDense.wo.weight", D_C, D_F, 1, I_F},
+    [R_FF_LN] = {R_FF_LN, "layer_norm.weight", D_C, D_NONE, 0, I_ONE},
+    [R_ENC_FINAL_LN] = {R_ENC_FINAL_LN, "encoder.final_layer_norm.weight", D_C, D_NONE, 0, I_ONE},
+    [R_DEC_FINAL_LN] = {R_DEC_FINAL_LN, "decoder.final_layer_norm.weight", D_C, D_NONE, 0, I_ONE},
+    [R_LM_HEAD] = {R_LM_HEAD, "lm_head.weight", D_VOCAB, D_C, 1, I_UNIT},
+};
+
+static const float RMS_EPS = 1e-6f; /* HF T5Config.layer_norm_epsilon */
+#define MAX_UNIT_TENSORS 20
+#define NO_OFFSET ((size_t)-1)
+
+typedef enum unit_kind { U_EMB, U_ENC, U_ENC_FINAL, U_DEC, U_HEAD, U_NONE } unit_kind;
+
+static unit_kind kind_of(const llmrt_t5_config *c, size_t unit, int *layer)
+{
+    size_t Le = (size_t)c->layers, Ld = (size_t)c->decoder_layers;
+    *layer = 0;
+    if (unit == 0) return U_EMB;
+    if (unit <= Le) return *layer = (int)(unit - 1), U_ENC;
+    if (unit == Le + 1) return U_ENC_FINAL;
+    if (unit <= Le + 1 + Ld) return *layer = (int)(unit - Le - 2), U_DEC;
+    if (unit == Le + Ld + 2) return U_HEAD;
+    return U_NONE;
+}
+
+/* The tensors of a unit, in order; returns their number. */
+static size_t unit_specs(const llmrt_t5_config *c, size_t unit, tensor_spec *out)
+{
+    int layer;
+    unit_kind k = kind_of(c, unit, &layer);
+    size_t n = 0;
+    switch (k) {
+    case U_EMB: out[n++] = all_specs[R_SHARED]; break;
+    case U_ENC:
+    case U_DEC:
+        for (role r = R_SA_Q; r <= R_SA_LN; r++)
+            if (r != R_SA_REL || layer == 0) out[n++] = all_specs[r];
+        if (k == U_DEC)
+            for (role r = R_CA_Q; r <= R_CA_LN; r++) out[n++] = all_specs[r];
+        if (c->ff == LLMRT_T5_FF_RELU) out[n++] = all_specs[R_FF_WI];
+        else out[n++] = all_specs[R_FF_WI0], out[n++] = all_specs[R_FF_WI1];
+        out[n++] = all_specs[R_FF_WO];
+        out[n++] = all_specs[R_FF_LN];
+        break;
+    case U_ENC_FINAL: out[n++] = all_specs[R_ENC_FINAL_LN]; break;
+    case U_HEAD:
+        out[n++] = all_specs[R_DEC_FINAL_LN];
+        if (!c->tie_embeddings) out[n++] = all_specs[R_LM_HEAD];
+        break;
+    default: break;
+    }
+    return n;
+}
+
+static size_t dim_value(const llmrt_t5_config *c, dim_code d)
+{
+    switch (d) {
+    case D_C: return (size_t)c->dim;
+    case D_F: return (size_t)c->d_ff;
+    case D_VOCAB: return (size_t)c->vocab;
+    case D_NB: return (size_t)c->num_buckets;
+    case D_H: return (size_t)c->heads;
+    default: return 1;
+    }
+}
+
+static size_t spec_numel(const llmrt_t5_config *c, const tensor_spec *s)
+{
+    return dim_value(c, s->d0) * dim_value(c, s->d1);
+}
+
+/* off[role] of each tensor of the unit (NO_OFFSET where absent); the total. */
+static size_t unit_offsets(const llmrt_t5_config *c, size_t unit, size_t off[R_N])
+{
+    tensor_spec s[MAX_UNIT_TENSORS];
+    size_t n = unit_specs(c, unit, s), total = 0;
+    for (int r = 0; r < R_N; r++) off[r] = NO_OFFSET;
+    for (size_t i = 0; i < n; i++) {
+        off[s[i].role] = total;
+        total += spec_numel(c, &s[i]);
+    }
+    return total;
+}
+
+int llmrt_t5_config_check(const llmrt_t5_config *c)
+{
+    if (c->layers < 1 || c->layers > 4096)
+        return llmrt_error(LLMRT_ERR_INVALID, "model.layers = %d: expected 1 .. 4096", c->layers);
+    if (c->decoder_layers < 1 || c->decoder_layers > 4096)
+        return llmrt_error(LLMRT_ERR_INVALID, "model.decoder_layers = %d: expected 1 .. 4096",
+                           c->decoder_layers);
+    if (c->dim < 1 || c->dim > 65536)
+        return llmrt_error(LLMRT_ERR_INVALID, "model.dim = %d: expected 1 .. 65536", c->dim);
+    if (c->heads < 1 || c->heads > c->dim || c->dim % c->heads != 0)
+        return llmrt_error(LLMRT_ERR_INVALID,
+                           "model.heads = %d: expected a divisor of model.dim = %d", c->heads,
+                           c->dim);
+    if (c->d_ff < 1 || c->d_ff > (1 << 20))
+        return llmrt_error(LLMRT_ERR_INVALID, "model.d_ff = %d: expected 1 .. %d", c->d_ff,
+                           1 << 20);
+    if (c->context < 1 || c->context > (1 << 16))
+        return llmrt_error(LLMRT_ERR_INVALID, "model.context = %d: expected 1 .. %d",
+                           c->context, 1 << 16);
+    if (c->decoder_context < 1 || c->decoder_context > (1 << 16))
+        return llmrt_error(LLMRT_ERR_INVALID, "t5: decoder length %d: expected 1 .. %d",
+                           c->decoder_context, 1 << 16);
+    if (c->vocab < LLMRT_SPAN_VOCAB_MIN || c->vocab > (1 << 30))
+        return llmrt_error(LLMRT_ERR_INVALID,
+                           "model.vocab = %d: t5 needs %d .. %d (the 256 bytes, PAD, EOS and "
+                           "at least one sentinel)",
+                           c->vocab, (int)LLMRT_SPAN_VOCAB_MIN, 1 << 30);
+    if (c->ff != LLMRT_T5_FF_RELU && c->ff != LLMRT_T5_FF_GATED_GELU)
+        return llmrt_error(LLMRT_ERR_INVALID, "model.ff = %d: expected relu or gated-gelu",
+                           (int)c->ff);
+    if (c->num_buckets < 2 || c->num_buckets > 4096)
+        return llmrt_error(LLMRT_ERR_INVALID,
+                           "model.relative_attention_num_buckets = %d: expected 2 .. 4096",
+                           c->num_buckets);
+    if (c->max_distance < c->num_buckets / 2 + 1 || c->max_distance > (1 << 20))
+        return llmrt_error(LLMRT_ERR_INVALID,
+                           "model.relative_attention_max_distance = %d: expected %d .. %d "
+                           "(more than half the buckets)",
+                           c->max_distance, c->num_buckets / 2 + 1, 1 << 20);
+    if (c->dtype != LLMRT_DTYPE_F32 && c->dtype != LLMRT_DTYPE_BF16 &&
+        c->dtype != LLMRT_DTYPE_F16)
+        return llmrt_error(LLMRT_ERR_INVALID,
+                           "t5: compute dtype %d: expected f32, bf16 or f16 (int8 QAT is "
+                           "not implemented for t5)",
+                           (int)c->dtype);
+    return LLMRT_OK;
+}
+
+int llmrt_t5_relative_bucket(int relative_position, int bidirectional, int num_buckets,
+                             int max_distance)
+{
+    /* HF's arithmetic step by step, in float32 like its torch tensors, so
+     * the bucket boundaries fall where HF's do. */
+    int bucket = 0, n = num_buckets, rp = relative_position;
+    if (bidirectional) {
+        n /= 2;
+        if (rp > 0) bucket += n;
+        rp = rp < 0 ? -rp : rp;
+    } else {
+        rp = rp < 0 ? -rp : 0;
+    }
+    int max_exact = n / 2;
+    if (rp < max_exact) return bucket + rp;
+    float ratio = (float)rp / (float)max_exact;
+    float scaled = logf(ratio) / (float)log((double)max_distance / (double)max_exact) *
+                   (float)(n - max_exact);
+    int large = max_exact + (int)scaled;
+    return bucket + (large < n - 1 ? large : n - 1);
+}
+
+size_t llmrt_t5_n_units(const llmrt_t5_config *c)
+{
+    return (size_t)c->layers + (size_t)c->decoder_layers + 3;
+}
+
+size_t llmrt_t5_n_params(const llmrt_t5_config *c)
+{
+    size_t total = 0, off[R_N];
+    for (size_t u = 0; u < llmrt_t5_n_units(c); u++) total += unit_offsets(c, u, off);
+    return total;
+}
+
+int llmrt_t5_tensor_shape(const llmrt_t5_config *c, size_t unit, size_t tensor, int64_t dims[2])
+{
+    tensor_spec s[MAX_UNIT_TENSORS];
+    size_t n = unit < llmrt_t5_n_units(c) ? unit_specs(c, unit, s) : 0;
+    if (tensor >= n) return 0;
+    dims[0] = (int64_t)dim_value(c, s[tensor].d0);
+    if (s[tensor].d1 == D_NONE) return 1;
+    dims[1] = (int64_t)dim_value(c, s[tensor].d1);
+    return 2;
+}
+
+static int tensor_name(const llmrt_t5_config *c, size_t unit, const tensor_spec *s, char *buf,
+                       size_t size)
+{
+    int layer;
+    unit_kind k = kind_of(c, unit, &layer);
+    if (k != U_ENC && k != U_DEC) return snprintf(buf, size, "%s", s->name);
+    const char *stack = k == U_ENC ? "encoder" : "decoder";
+    if (s->role >= R_FF_WI && s->role <= R_FF_LN)
+        return snprintf(buf, size, "%s.block.%d.layer.%d.%s", stack, layer, k == U_ENC ? 1 : 2,
+                        s->name);
+    return snprintf(buf, size, "%s.block.%d.%s", stack, layer, s->name);
+}
+
+static int unit_name(const llmrt_t5_config *c, size_t unit, char *buf, size_t size)
+{
+    int layer;
+    switch (kind_of(c, unit, &layer)) {
+    case U_EMB: return snprintf(buf, size, "embedding");
+    case U_ENC: return snprintf(buf, size, "encoder.block.%d", layer);
+    case U_ENC_FINAL: return snprintf(buf, size, "encoder.final");
+    case U_DEC: return snprintf(buf, size, "decoder.block.%d", layer);
+    default: return snprintf(buf, size, "head");
+    }
+}
+
+int llmrt_t5_layout_build(const llmrt_t5_config *c, llmrt_model_layout *layout)
+{
+    memset(layout, 0, sizeof *layout);
+    int rc = llmrt_t5_config_check(c);
+    if (rc) return rc;
+    size_t n_units = llmrt_t5_n_units(c), n_tensors = 0, chars = 0;
+    tensor_spec s[MAX_UNIT_TENSORS];
+    for (size_t u = 0; u < n_units; u++) {
+        size_t n = unit_specs(c, u, s);
+        n_tensors += n;
+        chars += (size_t)unit_name(c, u, NULL, 0) + 1;
+        for (size_t i = 0; i < n; i++) chars += (size_t)tensor_name(c, u, &s[i], NULL, 0) + 1;
+    }
+    size_t bytes = n_units * sizeof(llmrt_unit_desc) + n_tensors * sizeof(llmrt_tensor_desc) +
+                   chars;
+    char *block = calloc(1, bytes);
+    if (!block) return llmrt_error(LLMRT_ERR_NOMEM, "t5: out of host memory for the layout");
+    llmrt_unit_desc *units = (llmrt_unit_desc *)block;
+    llmrt_tensor_desc *tensors = (llmrt_tensor_desc *)(units + n_units);
+    char *names = (char *)(tensors + n_tensors), *names_end = block + bytes;
+    for (size_t u = 0; u < n_units; u++) {
+        size_t n = unit_specs(c, u, s), off = 0;
+        units[u].name = names;
+        names += unit_name(c, u, names, (size_t)(names_end - names)) + 1;
+        units[u].n_tensors = n;
+        units[u].tensors = tensors;
+        for (size_t i = 0; i < n; i++, tensors++) {
+            tensors->name = names;
+            names += tensor_name(c, u, &s[i], names, (size_t)(names_end - names)) + 1;
+            tensors->offset = off;
+            tensors->numel = spec_numel(c, &s[i]);
+            tensors->weight_decay = s[i].weight_decay;
+            off += tensors->numel;
+        }
+        units[u].numel = off;
+    }
+    layout->struct_size = sizeof *layout;
+    layout->n_units = n_units;
+    layout->units = units;
+    layout->param_type = layout->grad_type = layout->reduce_type = c->dtype;
+    layout->param_rounding = LLMRT_ROUND_NEAREST_EVEN;
+    layout->rounding_seed = 0;
+    return LLMRT_OK;
+}
+
+void llmrt_t5_layout_free(llmrt_model_layout *layout)
+{
+    if (!layout) return;
+    free((void *)layout->units);
+    memset(layout, 0, sizeof *layout);
+}
+
+void llmrt_t5_init_unit(const llmrt_t5_config *c, size_t unit, uint64_t seed, float *host_params)
+{
+    tensor_spec s[MAX_UNIT_TENSORS];
+    size_t n = unit_specs(c, unit, s);
+    llmrt_rng rng;
+    llmrt_rng_seed(&rng, seed + 0x9e3779b97f4a7c15ull * (uint64_t)(unit + 1));
+    const double C = c->dim, F = c->d_ff, dkv = (double)c->dim / c->heads;
+    float *p = host_params;
+    for (size_t i = 0; i < n; i++) {
+        size_t numel = spec_numel(c, &s[i]);
+        double std = s[i].init == I_UNIT ? 1.0
+                     : s[i].init == I_C  ? 1.0 / sqrt(C)
+                     : s[i].init == I_QK ? 1.0 / sqrt(C * dkv)
+                     : s[i].init == I_F  ? 1.0 / sqrt(F)
+                                         : 0.0;
+        for (size_t j = 0; j < numel; j++)
+            p[j] = s[i].init == I_ONE ? 1.0f : (float)(std * llmrt_rng_normal(&rng));
+        p += numel;
+    }
+}
+
+double llmrt_t5_flops_per_token(const llmrt_t5_config *c, int T)
+{
+    /* Per token of the stack that runs it: 6 flops per weight it multiplies
+     * by, and 12 T C for the two attention products (forward + backward). */
+    double C = c->dim, F = c->d_ff, V = c->vocab, Te = T, Td = c->decoder_context;
+    double ffw = (c->ff == LLMRT_T5_FF_RELU ? 2.0 : 3.0) * C * F;
+    double enc = c->layers * (6.0 * (4.0 * C * C + ffw) + 12.0 * Te * C);
+    double dec = c->decoder_layers * (6.0 * (8.0 * C * C + ffw) + 12.0 * (Td + Te) * C) +
+                 6.0 * V * C;
+    return enc + dec * (Td / Te);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Activations                                                              */
+/* ------------------------------------------------------------------------ */
+
+typedef struct ff_acts {
+    void *ln;              /* [R, C] norm(input)                     */
+    float *rstd;           /* [R]                                    */
+    void *pre;             /* [R, F] wi x (gated: wi_0 x)            */
+    void *lin;             /* [R, F] gated: wi_1 x                   */
+    void *gelu;            /* [R, F] gated: gelu(pre)                */
+    void *act;             /* [R, F] relu(pre) or gelu(pre) * lin    */
+} ff_acts;
+
+typedef struct attn_acts {
+    void *ln;              /* [R, C] norm(input)                     */
+    float *rstd;           /* [R]                                    */
+    void *qkv;             /* [R, 3C] q | k | v (cross: q only, [R, C]) */
+    void *kv;              /* cross: [Re, 2C] k | v of the encoder output */
+    void *atty;            /* [R, C]                                 */
+    float *lse;            /* [B, H, Tq]                             */
+    void *res;             /* [R, C] input + o(atty)                 */
+} attn_acts;
+
+typedef struct block_acts {
+    attn_acts self, cross; /* cross: decoder only */
+    ff_acts ff;
+    void *out;             /* [R, C] res + wo(act): the block output */
+} block_acts;
+
+typedef struct t5_acts {
+    void *enc_x0, *dec_x0;        /* [R, C] embeddings                         */
+    block_acts *enc, *dec;
+    void *enc_out;                /* [Re, C] encoder.final_layer_norm output    */
+    float *enc_rstd;
+    void *dec_out;                /* [Rd, C] decoder.final_layer_norm output    */
+    float *dec_rstd;
+    void *head_in;                /* [Rd, C] dec_out * C^-0.5 (tied)            */
+    void *logits;                 /* [Rd, Vp] (dlogits after the backward)      */
+    float *losses;                /* [Rd]                                       */
+    int32_t *enc_ids, *dec_ids, *targets;
+    float *enc_bias, *dec_bias;   /* [H, T, T] relative position bias           */
+    float *enc_dbias, *dec_dbias; /* their gradients, summed over the blocks    */
+    void *rel_grad;               /* [NB, H] a stack's relative bias gradient   */
+    /* Backward scratch, [max(Re, Rd), ...]. */
+    void *d_resid, *d_enc, *d_norm, *d_tmp; /* C  */
+    void *d_big, *d_big2, *d_big3;          /* max(F, 3C) */
+} t5_acts;
+
+enum { ACT_ALIGN = 64 };
+
+static size_t padded_vocab(const llmrt_t5_config *c) { return ((size_t)c->vocab + 63) / 64 * 64; }
+
+typedef struct carver {
+    char *base;
+    size_t off;
+    int overflow;
+} carver;
+
+static void *carve(carver *cv, size_t count, size_t elem)
+{
+    size_t bytes;
+    if (__builtin_mul_overflow(count, elem, &bytes) || bytes > SIZE_MAX - ACT_ALIGN ||
+        cv->off > SIZE_MAX - bytes - ACT_ALIGN) {
+        cv->overflow = 1;
+        return NULL;
+    }
+    bytes = (bytes + ACT_ALIGN - 1) / ACT_ALIGN * ACT_ALIGN;
+    void *p = cv->base ? cv->base + cv->off : NULL;
+    cv->off += bytes;
+    return p;
+}
+
+static void plan_ff(carver *cv, ff_acts *f, size_t R, size_t C, size_t F, size_t es, int gated)
+{
+    f->ln = carve(cv, R * C, es);
+    f->rstd = carve(cv, R, sizeof(float));
+    f->pre = carve(cv, R * F, es);
+    f->lin = gated ? carve(cv, R * F, es) : NULL;
+    f->gelu = gated ? carve(cv, R * F, es) : NULL;
+    f->act = carve(cv, R * F, es);
+}
+
+static void plan_attn(carver *cv, attn_acts *a, size_t B, size_t T, size_t R, size_t Re,
+                      size_t C, size_t H, size_t es, int cross)
+{
+    a->ln = carve(cv, R * C, es);
+    a->rstd = carve(cv, R, sizeof(float));
+    a->qkv = carve(cv, R * (cross ? 1 : 3) * C, es);
+    a->kv = cross ? carve(cv, Re * 2 * C, es) : NULL;
+    a->atty = carve(cv, R * C, es);
+    a->lse = carve(cv, B * H * T, sizeof(float));
+    a->res = carve(cv, R * C, es);
+}
+
+/* The one list of activation buffers (sizes and, with base, addresses). */
+static size_t plan_activations(const llmrt_t5_config *c, size_t B, size_t Te, size_t Td,
+                               char *base, t5_acts *a)
+{
+    carver cv = {base, 0, 0};
+    size_t C = (size_t)c->dim, H = (size_t)c->heads, F = (size_t)c->d_ff, Vp = padded_vocab(c);
+    size_t NB = (size_t)c->num_buckets, es = llmrt_dtype_size(c->dtype), f = sizeof(float);
+    size_t i32 = sizeof(int32_t);
+    int gated = c->ff == LLMRT_T5_FF_GATED_GELU;
+    size_t Re, Rd;
+    if (!es || __builtin_mul_overflow(B, Te, &Re) || __builtin_mul_overflow(B, Td, &Rd) ||
+        Re > SIZE_MAX / (8 * (F + C) + Vp) || Rd > SIZE_MAX / (8 * (F + C) + Vp))
+        return 0;
+    size_t R = Re > Rd ? Re : Rd, W = F > 3 * C ? F : 3 * C;
+    t5_acts dummy;
+    if (!a) a = &dummy;
+    a->enc_x0 = carve(&cv, Re * C, es);
+    a->dec_x0 = carve(&cv, Rd * C, es);
+    for (size_t l = 0; l < (size_t)c->layers; l++) {
+        block_acts scratch, *ba = base ? &a->enc[l] : &scratch;
+        plan_attn(&cv, &ba->self, B, Te, Re, Re, C, H, es, 0);
+        plan_ff(&cv, &ba->ff, Re, C, F, es, gated);
+        ba->out = carve(&cv, Re * C, es);
+    }
+    a->enc_out = carve(&cv, Re * C, es);
+    a->enc_rstd = carve(&cv, Re, f);
+    for (size_t l = 0; l < (size_t)c->decoder_layers; l++) {
+        block_acts scratch, *ba = base ? &a->dec[l] : &scratch;
+        plan_attn(&cv, &ba->self, B, Td, Rd, Re, C, H, es, 0);
+        plan_attn(&cv, &ba->cross, B, Td, Rd, Re, C, H, es, 1);
+        plan_ff(&cv, &ba->ff, Rd, C, F, es, gated);
+        ba->out = carve(&cv, Rd * C, es);
+    }
+    a->dec_out = carve(&cv, Rd * C, es);
+    a->dec_rstd = carve(&cv, Rd, f);
+    a->head_in = c->tie_embeddings ? carve(&cv, Rd * C, es) : NULL;
+    a->logits = carve(&cv, Rd * Vp, es);
+    a->losses = carve(&cv, Rd, f);
+    a->enc_ids = carve(&cv, Re, i32);
+    a->dec_ids = carve(&cv, Rd, i32);
+    a->targets = carve(&cv, Rd, i32);
+    a->enc_bias = carve(&cv, H * Te * Te, f);
+    a->dec_bias = carve(&cv, H * Td * Td, f);
+    a->enc_dbias = carve(&cv, H * Te * Te, f);
+    a->dec_dbias = carve(&cv, H * Td * Td, f);
+    a->rel_grad = carve(&cv, NB * H, es);
+    a->d_resid = carve(&cv, R * C, es);
+    a->d_enc = carve(&cv, Re * C, es);
+    a->d_norm = carve(&cv, R * C, es);
+    a->d_tmp = carve(&cv, R * C, es);
+    a->d_big = carve(&cv, R * W, es);
+    a->d_big2 = carve(&cv, R * W, es);
+    a->d_big3 = carve(&cv, R * W, es);
+    return cv.overflow ? 0 : cv.off;
+}
+
+size_t llmrt_t5_activation_bytes(const llmrt_t5_config *c, int B, int T)
+{
+    if (B < 1 || T < 1 || c->decoder_context < 1) return 0;
+    return plan_activations(c, (size_t)B, (size_t)T, (size_t)c->decoder_context, NULL, NULL);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The model                                                                */
+/* ------------------------------------------------------------------------ */
+
+struct llmrt_t5 {
+    llmrt_t5_config cfg;
+    llmrt_rt *rt;
+    const llmrt_compute_vtable *vt;
+    void *cc;
+    llmrt_model_layout layout;
+    size_t emb_off[R_N], enc_off[2][R_N], dec_off[2][R_N], encf_off[R_N], head_off[R_N];
+    llmrt_dtype dt;
+    size_t es;
+    int B_max, T_max, Td_max;
+    void *act_memory;
+    size_t act_bytes;
+    t5_acts acts;
+    /* host scratch */
+    int32_t *host_ids;    /* decoder inputs of the seam's forward          */
+    float *host_losses;
+    float *host_bias;     /* [H, T, T] for the larger stack                 */
+    float *host_rel;      /* [NB, H] fp32                                   */
+    double *host_rel_acc; /* [NB, H]                                        */
+    uint16_t *host_rel16; /* [NB, H] 16-bit staging                         */
+    int B, Te, Td, n_targets, backward_ready, logits_valid;
+};
+
+static void *at(const llmrt_t5 *m, const void *base, size_t i)
+{
+    return (char *)(uintptr_t)base + i * m->es;
+}
+
+#define CHECK(call)                                                                        \
+    do {                                                                                   \
+        int rc_ = (call);                                                                  \
+        if (rc_) return rc_;                                                               \
+    } while (0)
+
+static size_t unit_enc(int l) { return 1 + (size_t)l; }
+static size_t unit_encf(const llmrt_t5 *m) { return 1 + (size_t)m->cfg.layers; }
+static size_t unit_dec(const llmrt_t5 *m, int l) { return 2 + (size_t)m->cfg.layers + (size_t)l; }
+static size_t unit_head(const llmrt_t5 *m)
+{
+    return 2 + (size_t)m->cfg.layers + (size_t)m->cfg.decoder_layers;
+}
+/* Offsets of block l's tensors (block 0 has the relative bias, others not). */
+static const size_t *enc_offsets(const llmrt_t5 *m, int l) { return m->enc_off[l ? 1 : 0]; }
+static const size_t *dec_offsets(const llmrt_t5 *m, int l) { return m->dec_off[l ? 1 : 0]; }
+
+static int check_backend(const llmrt_t5 *m, const char *backend)
+{
+    const llmrt_compute_vtable *vt = m->vt;
+    size_t sz = vt->struct_size;
+    const char *missing = NULL;
+    if (!LLMRT_HAS(vt, sz, gemm)) missing = "gemm";
+    else if (!LLMRT_HAS(vt, sz, norm_forward)) missing = "norm_forward";
+    else if (!LLMRT_HAS(vt, sz, norm_backward)) missing = "norm_backward";
+    else if (!LLMRT_HAS(vt, sz, attention_forward)) missing = "attention_forward";
+    else if (!LLMRT_HAS(vt, sz, attention_backward)) missing = "attention_backward";
+    else if (!LLMRT_HAS(vt, sz, softmax_xent)) missing = "softmax_xent";
+    else if (!LLMRT_HAS(vt, sz, embedding_forward)) missing = "embedding_forward";
+    else if (!LLMRT_HAS(vt, sz, embedding_backward)) missing = "embedding_backward";
+    else if (!LLMRT_HAS(vt, sz, add)) missing = "add";
+    else if (!LLMRT_HAS(vt, sz, scale)) missing = "scale";
+    else if (!LLMRT_HAS(vt, sz, copy)) missing = "copy";
+    else if (!LLMRT_HAS(vt, sz, memset)) missing = "memset";
+    else if (m->cfg.ff == LLMRT_T5_FF_RELU && !LLMRT_HAS(vt, sz, relu_forward))
+        missing = "relu_forward (ABI 1.2)";
+    else if (m->cfg.ff == LLMRT_T5_FF_RELU && !LLMRT_HAS(vt, sz, relu_backward))
+        missing = "relu_backward (ABI 1.2)";
+    else if (m->cfg.ff == LLMRT_T5_FF_GATED_GELU && !LLMRT_HAS(vt, sz, mul))
+        missing = "mul (ABI 1.2)";
+    else if (m->cfg.ff == LLMRT_T5_FF_GATED_GELU && !LLMRT_HAS(vt, sz, gelu_forward))
+        missing = "gelu_forward";
+    else if (m->cfg.ff == LLMRT_T5_FF_GATED_GELU && !LLMRT_HAS(vt, sz, gelu_backward))
+        missing = "gelu_backward";
+    if (missing)
+        return llmrt_error(LLMRT_ERR_UNSUPPORTED,
+                           "backend %s does not support %s, which the t5 model needs",
+                           backend ? backend : "?", missing);
+    return LLMRT_OK;
+}
+
+void llmrt_t5_destroy(llmrt_t5 *m)
+{
+    if (!m) return;
+    if (m->act_memory) llmrt_rt_free(m->rt, m->act_memory);
+    llmrt_t5_layout_free(&m->layout);
+    free(m->acts.enc);
+    free(m->acts.dec);
+    free(m->host_ids);
+    free(m->host_losses);
+    free(m->host_bias);
+    free(m->host_rel);
+    free(m->host_rel_acc);
+    free(m->host_rel16);
+    free(m);
+}
+
+int llmrt_t5_create(llmrt_t5 **out, const llmrt_t5_config *cfg, llmrt_rt *rt, int B_max,
+                    int T_max)
+{
+    *out = NULL;
+    int rc = llmrt_t5_config_check(cfg);
+    if (rc) return rc;
+    if (B_max < 1 || T_max < 1 || T_max > cfg->context)
+        return llmrt_error(LLMRT_ERR_INVALID,
+                           "t5: batch %d x %d: expected B >= 1 and T in 1 .. model.context "
+                           "(%d)",
+                           B_max, T_max, cfg->context);
+    size_t act_bytes = llmrt_t5_activation_bytes(cfg, B_max, T_max);
+    if (!act_bytes)
+        return llmrt_error(LLMRT_ERR_INVALID, "t5: activations for B = %d, T = %d overflow",
+                           B_max, T_max);
+    llmrt_t5 *m = calloc(1, sizeof *m);
+    if (!m) return llmrt_error(LLMRT_ERR_NOMEM, "t5: out of host memory");
+    llmrt_backend be = llmrt_rt_backend(rt);
+    m->cfg = *cfg;
+    m->rt = rt;
+    m->vt = be.vt;
+    m->cc = be.ctx;
+    m->dt = cfg->dtype;
+    m->es = llmrt_dtype_size(cfg->dtype);
+    m->B_max = B_max;
+    m->T_max = T_max;
+    m->Td_max = cfg->decoder_context;
+    unit_offsets(cfg, 0, m->emb_off);
+    unit_offsets(cfg, 1, m->enc_off[0]);
+    unit_offsets(cfg, 1 + (cfg->layers > 1), m->enc_off[1]);
+    unit_offsets(cfg, 1 + (size_t)cfg->layers, m->encf_off);
+    unit_offsets(cfg, 2 + (size_t)cfg->layers, m->dec_off[0]);
+    unit_offsets(cfg, 2 + (size_t)cfg->layers + (cfg->decoder_layers > 1), m->dec_off[1]);
+    unit_offsets(cfg, 2 + (size_t)cfg->layers + (size_t)cfg->decoder_layers, m->head_off);
+    if ((rc = check_backend(m, llmrt_rt_component_name(rt, LLMRT_KIND_COMPUTE))) ||
+        (rc = llmrt_t5_layout_build(cfg, &m->layout)))
+        goto fail;
+    size_t Tmax = (size_t)(T_max > m->Td_max ? T_max : m->Td_max);
+    size_t NBH = (size_t)cfg->num_buckets * (size_t)cfg->heads;
+    m->acts.enc = calloc((size_t)cfg->layers, sizeof *m->acts.enc);
+    m->acts.dec = calloc((size_t)cfg->decoder_layers, sizeof *m->acts.dec);
+    m->host_ids = calloc((size_t)B_max * (size_t)m->Td_max, sizeof *m->host_ids);
+    m->host_losses = malloc((size_t)B_max * (size_t)m->Td_max * sizeof *m->host_losses);
+    m->host_bias = malloc((size_t)cfg->heads * Tmax * Tmax * sizeof *m->host_bias);
+    m->host_rel = malloc(NBH * sizeof *m->host_rel);
+    m->host_rel_acc = malloc(NBH * sizeof *m->host_rel_acc);
+    m->host_rel16 = malloc(NBH * sizeof *m->host_rel16);
+    if (!m->acts.enc || !m->acts.dec || !m->host_ids || !m->host_losses || !m->host_bias ||
+        !m->host_rel || !m->host_rel_acc || !m->host_rel16) {
+        rc = llmrt_error(LLMRT_ERR_NOMEM, "t5: out of host memory");
+        goto fail;
+    }
+    if ((rc = llmrt_rt_alloc(rt, LLMRT_MEM_ACTIVATIONS, act_bytes, &m->act_memory))) {
+        rc = llmrt_error_prefix(rc, "t5: activations (%zu bytes for B = %d, T = %d)", act_bytes,
+                                B_max, T_max);
+        goto fail;
+    }
+    m->act_bytes = act_bytes;
+    if (plan_activations(cfg, (size_t)B_max, (size_t)T_max, (size_t)m->Td_max, m->act_memory,
+                         &m->acts) != act_bytes) {
+        rc = llmrt_error(LLMRT_ERR_INTERNAL, "t5: activation plan changed size");
+        goto fail;
+    }
+    /* Zero everything once: the logits' padding columns stay 0. */
+    if ((rc = m->vt->memset(m->cc, m->act_memory, 0, act_bytes, NULL))) goto fail;
+    *out = m;
+    return LLMRT_OK;
+fail:
+    llmrt_t5_destroy(m);
+    return rc;
+}
+
+const llmrt_t5_config *llmrt_t5_get_config(const llmrt_t5 *m) { return &m->cfg; }
+const llmrt_model_layout *llmrt_t5_layout(const llmrt_t5 *m) { return &m->layout; }
+
+/* ------------------------------------------------------------------------ */
+/* Layers, as kernel calls                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* out[rows, n] (+)= inp[rows, k] @ w[n, k]^T (nn.Linear without bias). */
+static int linear_forward(llmrt_t5 *m, void *out, const void *inp, const void *w, int64_t rows,
+                          int64_t k, int64_t n, int accumulate)
+{
+    llmrt_gemm_desc d = {
+        .struct_size = sizeof d,
+        .trans_b = 1,
+        .m = rows, .n = n, .k = k,
+        .alpha = 1.0f, .beta = accumulate ? 1.0f : 0.0f,
+        .a = inp, .lda = k, .a_type = m->dt,
+        .b = w, .ldb = k, .b_type = m->dt,
+        .c = out, .ldc = n, .c_type = m->dt,
+    };
+    return m->vt->gemm(m->cc, &d);
+}
+
+/* dinp (+)= dout @ w (accumulate 0 overwrites), dw[n, k] += dout^T @ inp. */
+static int linear_backward(llmrt_t5 *m, void *dinp, void *dw, const void *dout, const void *inp,
+                           const void *w, int64_t rows, int64_t k, int64_t n, int accumulate)
+{
+    llmrt_gemm_desc dx = {
+        .struct_size = sizeof dx,
+        .m = rows, .n = k, .k = n,
+        .alpha = 1.0f, .beta = accumulate ? 1.0f : 0.0f,
+        .a = dout, .lda = n, .a_type = m->dt,
+        .b = w, .ldb = k, .b_type = m->dt,
+        .c = dinp, .ldc = k, .c_type = m->dt,
+    };
+    llmrt_gemm_desc dW = {
+        .struct_size = sizeof dW,
+        .trans_a = 1,
+        .m = n, .n = k, .k = rows,
+        .alpha = 1.0f, .beta = 1.0f,
+        .a = dout, .lda = n, .a_type = m->dt,
+        .b = inp, .ldb = k, .b_type = m->dt,
+        .c = dw, .ldc = k, .c_type = m->dt,
+    };
+    CHECK(m->vt->gemm(m->cc, &dx));
+    return m->vt->gemm(m->cc, &dW);
+}
+
+static int rmsnorm_forward(llmrt_t5 *m, void *out, float *rstd, const void *inp, const void *w,
+                           int64_t rows)
+{
+    llmrt_norm_desc d = {
+        .struct_size = sizeof d,
+        .rows = rows, .cols = m->cfg.dim,
+        .eps = RMS_EPS, .rms = 1,
+        .dtype = m->dt,
+        .inp = inp, .weight = w, .out = out, .rstd = rstd,
+    };
+    return m->vt->norm_forward(m->cc, &d);
+}
+
+/* dinp += d norm / d inp . dout; dw +=. */
+static int rmsnorm_backward(llmrt_t5 *m, void *dinp, void *dw, const void *dout,
+                            const void *inp, const void *w, float *rstd, int64_t rows)
+{
+    llmrt_norm_desc d = {
+        .struct_size = sizeof d,
+        .rows = rows, .cols = m->cfg.dim,
+        .eps = RMS_EPS, .rms = 1,
+        .dtype = m->dt,
+        .inp = inp, .weight = w, .rstd = rstd,
+        .dout = dout, .dinp = dinp, .dweight = dw,
+    };
+    return m->vt->norm_backward(m->cc, &d);
+}
+
+static int zero(llmrt_t5 *m, void *p, size_t elems)
+{
+    return m->vt->memset(m->cc, p, 0, elems * m->es, NULL);
+}
+
+/* T5 attention: scale 1, optional fp32 bias. q, k, v rows of their own
+ * strides; out [B*Tq, C]. */
+static llmrt_attention_desc attention_desc(const llmrt_t5 *m, int B, int Tq, int Tk, int causal,
+                                           const void *q, int64_t q_stride, const void *k,
+                                           const void *v, int64_t kv_stride, void *out,
+                                           float *lse, const float *bias)
+{
+    int64_t C = m->cfg.dim, H = m->cfg.heads;
+    return (llmrt_attention_desc){
+        .struct_size = sizeof(llmrt_attention_desc),
+        .batch = B, .heads = H, .q_len = Tq, .kv_len = Tk, .head_dim = C / H,
+        .dtype = m->dt,
+        .scale = 1.0f,
+        .causal = causal,
+        .q = q, .q_row_stride = q_stride,
+        .k = k, .k_row_stride = kv_stride,
+        .v = v, .v_row_stride = kv_stride,
+        .out = out, .out_row_stride = C,
+        .lse = lse,
+        .bias = bias,
+    };
+}
+
+/* The relative bias table [NB, H] at w (device, model dtype) to fp32 host. */
+static int download_rel(llmrt_t5 *m, const void *w)
+{
+    size_t n = (size_t)m->cfg.num_buckets * (size_t)m->cfg.heads;
+    if (m->dt == LLMRT_DTYPE_F32) return llmrt_rt_download(m->rt, m->host_rel, w, n * 4);
+    CHECK(llmrt_rt_download(m->rt, m->host_rel16, w, n * 2));
+    for (size_t i = 0; i < n; i++)
+        m->host_rel[i] = m->dt == LLMRT_DTYPE_BF16 ? llmrt_bf16_to_f32(m->host_rel16[i])
+                                                   : llmrt_f16_to_f32(m->host_rel16[i]);
+    return LLMRT_OK;
+}
+
+/* bias[h, i, j] = W[bucket(j - i), h] for T x T, to the device. */
+static int build_bias(llmrt_t5 *m, const void *w, int T, int bidirectional, float *dev_bias)
+{
+    CHECK(download_rel(m, w));
+    const int H = m->cfg.heads;
+    const size_t TT = (size_t)T * (size_t)T;
+    for (int i = 0; i < T; i++)
+        for (int j = 0; j < T; j++) {
+            int b = llmrt_t5_relative_bucket(j - i, bidirectional, m->cfg.num_buckets,
+                                             m->cfg.max_distance);
+            for (int h = 0; h < H; h++)
+                m->host_bias[(size_t)h * TT + (size_t)i * (size_t)T + (size_t)j] =
+                    m->host_rel[(size_t)b * (size_t)H + (size_t)h];
+        }
+    return llmrt_rt_upload(m->rt, dev_bias, m->host_bias, (size_t)H * TT * sizeof(float));
+}
+
+/* dW[bucket(j - i), h] += dbias[h, i, j], folded on the host in double in a
+ * fixed order, then added into the gradient dw (device, model dtype). */
+static int fold_dbias(llmrt_t5 *m, const float *dev_dbias, int T, int bidirectional, void *dw)
+{
+    const int H = m->cfg.heads, NB = m->cfg.num_buckets;
+    const size_t TT = (size_t)T * (size_t)T, n = (size_t)NB * (size_t)H;
+    CHECK(llmrt_rt_download(m->rt, m->host_bias, dev_dbias, (size_t)H * TT * sizeof(float)));
+    for (size_t i = 0; i < n; i++) m->host_rel_acc[i] = 0.0;
+    for (int i = 0; i < T; i++)
+        for (int j = 0; j < T; j++) {
+            int b = llmrt_t5_relative_bucket(j - i, bidirectional, NB, m->cfg.max_distance);
+            for (int h = 0; h < H; h++)
+                m->host_rel_acc[(size_t)b * (size_t)H + (size_t)h] +=
+                    m->host_bias[(size_t)h * TT + (size_t)i * (size_t)T + (size_t)j];
+        }
+    if (m->dt == LLMRT_DTYPE_F32) {
+        for (size_t i = 0; i < n; i++) m->host_rel[i] = (float)m->host_rel_acc[i];
+        CHECK(llmrt_rt_upload(m->rt, m->acts.rel_grad, m->host_rel, n * 4));
+    } else {
+        for (size_t i = 0; i < n; i++)
+            m->host_rel16[i] = m->dt == LLMRT_DTYPE_BF16
+                                   ? llmrt_f32_to_bf16((float)m->host_rel_acc[i])
+                                   : llmrt_f32_to_f16((float)m->host_rel_acc[i]);
+        CHECK(llmrt_rt_upload(m->rt, m->acts.rel_grad, m->host_rel16, n * 2));
+    }
+    return m->vt->add(m->cc, dw, dw, m->acts.rel_grad, n, m->dt);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Forward                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static int check_ids(const llmrt_t5 *m, const char *what, const int32_t *ids, size_t n, int T,
+                     int allow_negative)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] >= m->cfg.vocab || (ids[i] < 0 && !allow_negative))
+            return llmrt_error(LLMRT_ERR_INVALID,
+                               "t5: %s token %d at row %zu, position %zu is outside "
+                               "[0, model.vocab = %d)",
+                               what, ids[i], i / (size_t)T, i % (size_t)T, m->cfg.vocab);
+    return LLMRT_OK;
+}
+
+/* The feed-forward sublayer: out = res + wo(act(norm(res))). */
+static int ff_forward(llmrt_t5 *m, ff_acts *f, void *out, const void *res, const void *p,
+                      const size_t *o, int64_t R)
+{
+    const int64_t C = m->cfg.dim, F = m->cfg.d_ff;
+    const size_t nF = (size_t)(R * F);
+    CHECK(rmsnorm_forward(m, f->ln, f->rstd, res, at(m, p, o[R_FF_LN]), R));
+    if (m->cfg.ff == LLMRT_T5_FF_RELU) {
+        CHECK(linear_forward(m, f->pre, f->ln, at(m, p, o[R_FF_WI]), R, C, F, 0));
+        CHECK(m->vt->relu_forward(m->cc, f->act, f->pre, nF, m->dt));
+    } else {
+        CHECK(linear_forward(m, f->pre, f->ln, at(m, p, o[R_FF_WI0]), R, C, F, 0));
+        CHECK(linear_forward(m, f->lin, f->ln, at(m, p, o[R_FF_WI1]), R, C, F, 0));
+        CHECK(m->vt->gelu_forward(m->cc, f->gelu, f->pre, nF, m->dt, LLMRT_GELU_TANH));
+        CHECK(m->vt->mul(m->cc, f->act, f->gelu, f->lin, nF, m->dt));
+    }
+    CHECK(m->vt->copy(m->cc, out, res, (size_t)(R * C) * m->es, NULL));
+    return linear_forward(m, out, f->act, at(m, p, o[R_FF_WO]), R, F, C, 1);
+}
+
+/* Self-attention sublayer: a->res = x + o(att(qkv(norm(x)))). */
+static int self_attn_forward(llmrt_t5 *m, attn_acts *a, const void *x, const void *p,
+                             const size_t *o, int B, int T, int causal, const float *bias)
+{
+    const int64_t R = (int64_t)B * T, C = m->cfg.dim;
+    CHECK(rmsnorm_forward(m, a->ln, a->rstd, x, at(m, p, o[R_SA_LN]), R));
+    CHECK(linear_forward(m, a->qkv, a->ln, at(m, p, o[R_SA_Q]), R, C, 3 * C, 0));
+    llmrt_attention_desc ad = attention_desc(m, B, T, T, causal, a->qkv, 3 * C,
+                                             at(m, a->qkv, (size_t)C), at(m, a->qkv, 2 * (size_t)C),
+                                             3 * C, a->atty, a->lse, bias);
+    CHECK(m->vt->attention_forward(m->cc, &ad));
+    CHECK(m->vt->copy(m->cc, a->res, x, (size_t)(R * C) * m->es, NULL));
+    return linear_forward(m, a->res, a->atty, at(m, p, o[R_SA_O]), R, C, C, 1);
+}
+
+/* Cross-attention sublayer: a->res = y + o(att(q(norm(y)), kv(enc))). */
+static int cross_attn_forward(llmrt_t5 *m, attn_acts *a, const void *y, const void *enc,
+                              const void *p, const size_t *o, int B, int Td, int Te)
+{
+    const int64_t Rd = (int64_t)B * Td, Re = (int64_t)B * Te, C = m->cfg.dim;
+    CHECK(rmsnorm_forward(m, a->ln, a->rstd, y, at(m, p, o[R_CA_LN]), Rd));
+    CHECK(linear_forward(m, a->qkv, a->ln, at(m, p, o[R_CA_Q]), Rd, C, C, 0));
+    CHECK(linear_forward(m, a->kv, enc, at(m, p, o[R_CA_K]), Re, C, 2 * C, 0));
+    llmrt_attention_desc ad = attention_desc(m, B, Td, Te, 0, a->qkv, C, a->kv,
+                                             at(m, a->kv, (size_t)C), 2 * C, a->atty, a->lse,
+                                             NULL);
+    CHECK(m->vt->attention_forward(m->cc, &ad));
+    CHECK(m->vt->copy(m->cc, a->res, y, (size_t)(Rd * C) * m->es, NULL));
+    return linear_forward(m, a->res, a->atty, at(m, p, o[R_CA_O]), Rd, C, C, 1);
+}
+
+static int forward(llmrt_t5 *m, const int32_t *enc_in, int Te, const int32_t *dec_in,
+                   const int32_t *targets, int Td, int B, float *mean_loss)
+{
+    const llmrt_compute_vtable *vt = m->vt;
+    void *cc = m->cc;
+    llmrt_rt *rt = m->rt;
+    t5_acts *a = &m->acts;
+    const int Le = m->cfg.layers, Ld = m->cfg.decoder_layers;
+    const int64_t Re = (int64_t)B * Te, Rd = (int64_t)B * Td, C = m->cfg.dim, V = m->cfg.vocab;
+    const int64_t Vp = (int64_t)padded_vocab(&m->cfg);
+    const llmrt_dtype dt = m->dt;
+    void *p, *e;
+
+    m->backward_ready = 0;
+    m->logits_valid = 0;
+    CHECK(check_ids(m, "encoder input", enc_in, (size_t)Re, Te, 0));
+    CHECK(check_ids(m, "decoder input", dec_in, (size_t)Rd, Td, 0));
+    m->n_targets = 0;
+    if (targets) {
+        CHECK(check_ids(m, "target", targets, (size_t)Rd, Td, 1));
+        for (int64_t i = 0; i < Rd; i++) m->n_targets += targets[i] >= 0;
+        CHECK(llmrt_rt_upload(rt, a->targets, targets, (size_t)Rd * sizeof *targets));
+    }
+    CHECK(llmrt_rt_upload(rt, a->enc_ids, enc_in, (size_t)Re * sizeof *enc_in));
+    CHECK(llmrt_rt_upload(rt, a->dec_ids, dec_in, (size_t)Rd * sizeof *dec_in));
+    m->B = B;
+    m->Te = Te;
+    m->Td = Td;
+
+    /* Embeddings of both stacks from shared.weight. */
+    CHECK(llmrt_rt_pre_forward(rt, 0, &e));
+    CHECK(vt->embedding_forward(cc, a->enc_x0, a->enc_ids, at(m, e, m->emb_off[R_SHARED]), Re, C,
+                                dt, 0));
+    CHECK(vt->embedding_forward(cc, a->dec_x0, a->dec_ids, at(m, e, m->emb_off[R_SHARED]), Rd, C,
+                                dt, 0));
+    CHECK(llmrt_rt_post_forward(rt, 0));
+
+    /* Encoder. */
+    const void *x = a->enc_x0;
+    for (int l = 0; l < Le; l++) {
+        block_acts *ba = &a->enc[l];
+        const size_t *o = enc_offsets(m, l);
+        CHECK(llmrt_rt_pre_forward(rt, unit_enc(l), &p));
+        if (l == 0) CHECK(build_bias(m, at(m, p, o[R_SA_REL]), Te, 1, a->enc_bias));
+        CHECK(self_attn_forward(m, &ba->self, x, p, o, B, Te, 0, a->enc_bias));
+        CHECK(ff_forward(m, &ba->ff, ba->out, ba->self.res, p, o, Re));
+        CHECK(llmrt_rt_post_forward(rt, unit_enc(l)));
+        x = ba->out;
+    }
+    CHECK(llmrt_rt_pre_forward(rt, unit_encf(m), &p));
+    CHECK(rmsnorm_forward(m, a->enc_out, a->enc_rstd, x, at(m, p, m->encf_off[R_ENC_FINAL_LN]),
+                          Re));
+    CHECK(llmrt_rt_post_forward(rt, unit_encf(m)));
+
+    /* Decoder. */
+    const void *y = a->dec_x0;
+    for (int l = 0; l < Ld; l++) {
+        block_acts *ba = &a->dec[l];
+        const size_t *o = dec_offsets(m, l);
+        CHECK(llmrt_rt_pre_forward(rt, unit_dec(m, l), &p));
+        if (l == 0) CHECK(build_bias(m, at(m, p, o[R_SA_REL]), Td, 0, a->dec_bias));
+        CHECK(self_attn_forward(m, &ba->self, y, p, o, B, Td, 1, a->dec_bias));
+        CHECK(cross_attn_forward(m, &ba->cross, ba->self.res, a->enc_out, p, o, B, Td, Te));
+        CHECK(ff_forward(m, &ba->ff, ba->out, ba->cross.res, p, o, Rd));
+        CHECK(llmrt_rt_post_forward(rt, unit_dec(m, l)));
+        y = ba->out;
+    }
+
+    /* Head: final norm, then (scaled) logits. */
+    void *h;
+    CHECK(llmrt_rt_pre_forward(rt, unit_head(m), &h));
+    CHECK(rmsnorm_forward(m, a->dec_out, a->dec_rstd, y, at(m, h, m->head_off[R_DEC_FINAL_LN]),
+                          Rd));
+    const void *head_in = a->dec_out, *head_w;
+    if (m->cfg.tie_embeddings) {
+        CHECK(vt->copy(cc, a->head_in, a->dec_out, (size_t)(Rd * C) * m->es, NULL));
+        CHECK(vt->scale(cc, a->head_in, (size_t)(Rd * C), dt, (float)(1.0 / sqrt((double)C))));
+        head_in = a->head_in;
+        CHECK(llmrt_rt_pre_forward(rt, 0, &e));
+        head_w = at(m, e, m->emb_off[R_SHARED]);
+    } else {
+        head_w = at(m, h, m->head_off[R_LM_HEAD]);
+    }
+    llmrt_gemm_desc lg = {
+        .struct_size = sizeof lg,
+        .trans_b = 1,
+        .m = Rd, .n = V, .k = C,
+        .alpha = 1.0f, .beta = 0.0f,
+        .a = head_in, .lda = C, .a_type = dt,
+        .b = head_w, .ldb = C, .b_type = dt,
+        .c = a->logits, .ldc = Vp, .c_type = dt,
+    };
+    CHECK(vt->gemm(cc, &lg));
+    if (m->cfg.tie_embeddings) CHECK(llmrt_rt_post_forward(rt, 0));
+    CHECK(llmrt_rt_post_forward(rt, unit_head(m)));
+    m->logits_valid = 1;
+
+    if (targets) m->backward_ready = 1;
+    if (mean_loss) *mean_loss = 0.0f;
+    if (!targets || !mean_loss) return LLMRT_OK;
+    llmrt_xent_desc xd = {
+        .struct_size = sizeof xd,
+        .rows = Rd, .vocab = V, .padded_vocab = Vp,
+        .dtype = dt,
+        .logits = a->logits, .targets = a->targets, .losses = a->losses,
+    };
+    CHECK(vt->softmax_xent(cc, &xd));
+    CHECK(llmrt_rt_download(rt, m->host_losses, a->losses, (size_t)Rd * sizeof(float)));
+    double sum = 0.0;
+    for (int64_t i = 0; i < Rd; i++) sum += m->host_losses[i];
+    *mean_loss = m->n_targets ? (float)(sum / m->n_targets) : 0.0f;
+    return LLMRT_OK;
+}
+
+static int check_attached(const llmrt_t5 *m)
+{
+    void *sctx = NULL;
+    llmrt_rt_strategy(m->rt, &sctx);
+    if (!sctx)
+        return llmrt_error(LLMRT_ERR_INVALID,
+                           "t5: no strategy yet: attach the model's layout with "
+                           "llmrt_rt_attach_model() before the first forward");
+    return LLMRT_OK;
+}
+
+int llmrt_t5_forward(llmrt_t5 *m, const int32_t *enc_inputs, int T_enc,
+                     const int32_t *dec_inputs, const int32_t *targets, int T_dec, int B,
+                     float *mean_loss)
+{
+    if (B < 1 || B > m->B_max || T_enc < 1 || T_enc > m->T_max || T_dec < 1 ||
+        T_dec > m->Td_max)
+        return llmrt_error(LLMRT_ERR_INVALID,
+                           "t5 forward: batch %d x (%d encoder, %d decoder) tokens: the model "
+                           "was created for at most %d x (%d, %d)",
+                           B, T_enc, T_dec, m->B_max, m->T_max, m->Td_max);
+    CHECK(check_attached(m));
+    int rc = forward(m, enc_inputs, T_enc, dec_inputs, targets, T_dec, B, mean_loss);
+    if (!rc) return LLMRT_OK;
+    m->backward_ready = 0;
+    m->logits_valid = 0;
+    return llmrt_error_prefix(rc, "t5 forward");
+}
+
+int llmrt_t5_forward_targets(llmrt_t5 *m, const int32_t *inputs, const int32_t *targets, int B,
+                             int T, float *mean_loss)
+{
+    const int Td = m->Td_max;
+    if (!targets)
+        return llmrt_error(LLMRT_ERR_INVALID,
+                           "t5 forward: the decoder input comes from the targets: pass them");
+    if (B < 1 || B > m->B_max)
+        return llmrt_error(LLMRT_ERR_INVALID, "t5 forward: batch %d: expected 1 .. %d", B,
+                           m->B_max);
+    for (int b = 0; b < B; b++) {
+        const int32_t *tg = targets + (size_t)b * (size_t)Td;
+        int32_t *dec = m->host_ids + (size_t)b * (size_t)Td;
+        llmrt_span_decoder_inputs(tg, (size_t)Td, dec);
+        for (int t = 1; t < Td; t++)
+            if (dec[t] < 0) dec[t] = LLMRT_SPAN_PAD; /* as HF's _shift_right */
+    }
+    return llmrt_t5_forward(m, inputs, T, m->host_ids, targets, Td, B, mean_loss);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Backward                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* The feed-forward sublayer: d_resid holds d out on entry (and keeps it: the
+ * residual passes it to res), and gets d res on exit. */
+static int ff_backward(llmrt_t5 *m, ff_acts *f, const void *res, const void *p, void *g,
+                       const size_t *o, int64_t R)
+{
+    t5_acts *a = &m->acts;
+    const int64_t C = m->cfg.dim, F = m->cfg.d_ff;
+    const size_t nF = (size_t)(R * F);
+    void *d_act = a->d_big, *d_pre = a->d_big2;
+    CHECK(linear_backward(m, d_act, at(m, g, o[R_FF_WO]), a->d_resid, f->act,
+                          at(m, p, o[R_FF_WO]), R, F, C, 0));
+    CHECK(zero(m, d_pre, nF));
+    if (m->cfg.ff == LLMRT_T5_FF_RELU) {
+        CHECK(m->vt->relu_backward(m->cc, d_pre, f->pre, d_act, nF, m->dt));
+        CHECK(linear_backward(m, a->d_norm, at(m, g, o[R_FF_WI]), d_pre, f->ln,
+                              at(m, p, o[R_FF_WI]), R, C, F, 0));
+    } else {
+        /* act = gelu(pre) * lin: d lin = d_act * gelu, d gelu = d_act * lin. */
+        void *d_lin = a->d_big3;
+        CHECK(m->vt->mul(m->cc, d_lin, d_act, f->gelu, nF, m->dt));
+        CHECK(m->vt->mul(m->cc, d_act, d_act, f->lin, nF, m->dt)); /* d gelu, in place */
+        CHECK(m->vt->gelu_backward(m->cc, d_pre, f->pre, d_act, nF, m->dt, LLMRT_GELU_TANH));
+        CHECK(linear_backward(m, a->d_norm, at(m, g, o[R_FF_WI0]), d_pre, f->ln,
+                              at(m, p, o[R_FF_WI0]), R, C, F, 0));
+        CHECK(linear_backward(m, a->d_norm, at(m, g, o[R_FF_WI1]), d_lin, f->ln,
+                              at(m, p, o[R_FF_WI1]), R, C, F, 1));
+    }
+    return rmsnorm_backward(m, a->d_resid, at(m, g, o[R_FF_LN]), a->d_norm, res,
+                            at(m, p, o[R_FF_LN]), f->rstd, R);
+}
+
+/* Self-attention sublayer: d_resid holds d res on entry, d x on exit. */
+static int self_attn_backward(llmrt_t5 *m, attn_acts *sa, const void *x, const void *p, void *g,
+                              const size_t *o, int B, int T, int causal, const float *bias,
+                              float *dbias)
+{
+    t5_acts *a = &m->acts;
+    const int64_t R = (int64_t)B * T, C = m->cfg.dim;
+    void *d_atty = a->d_norm, *d_qkv = a->d_big;
+    CHECK(linear_backward(m, d_atty, at(m, g, o[R_SA_O]), a->d_resid, sa->atty,
+                          at(m, p, o[R_SA_O]), R, C, C, 0));
+    CHECK(zero(m, d_qkv, (size_t)(R * 3 * C)));
+    llmrt_attention_desc ad = attention_desc(m, B, T, T, causal, sa->qkv, 3 * C,
+                                             at(m, sa->qkv, (size_t)C),
+                                             at(m, sa->qkv, 2 * (size_t)C), 3 * C, sa->atty,
+                                             sa->lse, bias);
+    ad.dout = d_atty;
+    ad.dq = d_qkv;
+    ad.dk = at(m, d_qkv, (size_t)C);
+    ad.dv = at(m, d_qkv, 2 * (size_t)C);
+    ad.dbias = dbias;
+    CHECK(m->vt->attention_backward(m->cc, &ad));
+    CHECK(linear_backward(m, a->d_tmp, at(m, g, o[R_SA_Q]), d_qkv, sa->ln, at(m, p, o[R_SA_Q]), R,
+                          C, 3 * C, 0));
+    return rmsnorm_backward(m, a->d_resid, at(m, g, o[R_SA_LN]), a->d_tmp, x,
+                            at(m, p, o[R_SA_LN]), sa->rstd, R);
+}
+
+/* Cross-attention sublayer: d_resid holds d res on entry, d y on exit;
+ * d_enc += d(encoder output). */
+static int cross_attn_backward(llmrt_t5 *m, attn_acts *ca, const void *y, const void *p,
+                               void *g, const size_t *o, int B, int Td, int Te)
+{
+    t5_acts *a = &m->acts;
+    const int64_t Rd = (int64_t)B * Td, Re = (int64_t)B * Te, C = m->cfg.dim;
+    void *d_atty = a->d_norm, *d_q = a->d_big, *d_kv = a->d_big2;
+    CHECK(linear_backward(m, d_atty, at(m, g, o[R_CA_O]), a->d_resid, ca->atty,
+                          at(m, p, o[R_CA_O]), Rd, C, C, 0));
+    CHECK(zero(m, d_q, (size_t)(Rd * C)));
+    CHECK(zero(m, d_kv, (size_t)(Re * 2 * C)));
+    llmrt_attention_desc ad = attention_desc(m, B, Td, Te, 0, ca->qkv, C, ca->kv,
+                                             at(m, ca->kv, (size_t)C), 2 * C, ca->atty, ca->lse,
+                                             NULL);
+    ad.dout = d_atty;
+    ad.dq = d_q;
+    ad.dk = d_kv;
+    ad.dv = at(m, d_kv, (size_t)C);
+    CHECK(m->vt->attention_backward(m->cc, &ad));
+    CHECK(linear_backward(m, a->d_enc, at(m, g, o[R_CA_K]), d_kv, m->acts.enc_out,
+                          at(m, p, o[R_CA_K]), Re, C, 2 * C, 1));
+    CHECK(linear_backward(m, a->d_tmp, at(m, g, o[R_CA_Q]), d_q, ca->ln, at(m, p, o[R_CA_Q]), Rd,
+                          C, C, 0));
+    return rmsnorm_backward(m, a->d_resid, at(m, g, o[R_CA_LN]), a->d_tmp, y,
+                            at(m, p, o[R_CA_LN]), ca->rstd, Rd);
+}
+
+static int backward(llmrt_t5 *m, float loss_scale)
+{
+    const llmrt_compute_vtable *vt = m->vt;
+    void *cc = m->cc;
+    llmrt_rt *rt = m->rt;
+    t5_acts *a = &m->acts;
+    const int Le = m->cfg.layers, Ld = m->cfg.decoder_layers, B = m->B, Te = m->Te, Td = m->Td;
+    const int64_t Re = (int64_t)B * Te, Rd = (int64_t)B * Td, C = m->cfg.dim, V = m->cfg.vocab;
+    const int64_t Vp = (int64_t)padded_vocab(&m->cfg);
+    const int H = m->cfg.heads;
+    const llmrt_dtype dt = m->dt;
+    void *hp, *hg, *ep, *eg, *p, *g;
+
+    CHECK(llmrt_rt_pre_backward(rt, unit_head(m), &hp, &hg));
+    CHECK(llmrt_rt_pre_backward(rt, 0, &ep, &eg));
+    void *dshared = at(m, eg, m->emb_off[R_SHARED]);
+
+    m->logits_valid = 0;
+    llmrt_xent_desc xd = {
+        .struct_size = sizeof xd,
+        .rows = Rd, .vocab = V, .padded_vocab = Vp,
+        .dtype = dt,
+        .logits = a->logits, .targets = a->targets, .losses = a->losses,
+        .dlogits = a->logits,
+        .dloss = m->n_targets ? loss_scale / (float)m->n_targets : 0.0f,
+    };
+    CHECK(vt->softmax_xent(cc, &xd));
+
+    /* logits = head_in @ W^T: d head_in = dlogits @ W, dW += dlogits^T @ head_in. */
+    const int tied = m->cfg.tie_embeddings;
+    const void *head_in = tied ? a->head_in : a->dec_out;
+    const void *head_w = tied ? at(m, ep, m->emb_off[R_SHARED]) : at(m, hp, m->head_off[R_LM_HEAD]);
+    void *dhead_w = tied ? dshared : at(m, hg, m->head_off[R_LM_HEAD]);
+    llmrt_gemm_desc dx = {
+        .struct_size = sizeof dx,
+        .m = Rd, .n = C, .k = V,
+        .alpha = tied ? (float)(1.0 / sqrt((double)C)) : 1.0f, .beta = 0.0f,
+        .a = a->logits, .lda = Vp, .a_type = dt,
+        .b = head_w, .ldb = C, .b_type = dt,
+        .c = a->d_norm, .ldc = C, .c_type = dt,
+    };
+    llmrt_gemm_desc dW = {
+        .struct_size = sizeof dW,
+        .trans_a = 1,
+        .m = V, .n = C, .k = Rd,
+        .alpha = 1.0f, .beta = 1.0f,
+        .a = a->logits, .lda = Vp, .a_type = dt,
+        .b = head_in, .ldb = C, .b_type = dt,
+        .c = dhead_w, .ldc = C, .c_type = dt,
+    };
+    CHECK(vt->gemm(cc, &dx));
+    CHECK(vt->gemm(cc, &dW));
+    /* d_norm = d dec_out (the tie's scale folded into alpha). */
+    CHECK(zero(m, a->d_resid, (size_t)(Rd * C)));
+    const void *y_last = a->dec[Ld - 1].out;
+    CHECK(rmsnorm_backward(m, a->d_resid, at(m, hg, m->head_off[R_DEC_FINAL_LN]), a->d_norm,
+                           y_last, at(m, hp, m->head_off[R_DEC_FINAL_LN]), a->dec_rstd, Rd));
+    CHECK(llmrt_rt_post_backward(rt, unit_head(m)));
+
+    /* Decoder blocks, last to first; d_enc gathers d(encoder output). */
+    CHECK(zero(m, a->d_enc, (size_t)(Re * C)));
+    CHECK(vt->memset(cc, a->dec_dbias, 0, (size_t)H * (size_t)Td * (size_t)Td * sizeof(float),
+                     NULL));
+    for (int l = Ld - 1; l >= 0; l--) {
+        block_acts *ba = &a->dec[l];
+        const size_t *o = dec_offsets(m, l);
+        const void *y = l ? a->dec[l - 1].out : a->dec_x0;
+        CHECK(llmrt_rt_pre_backward(rt, unit_dec(m, l), &p, &g));
+        CHECK(ff_backward(m, &ba->ff, ba->cross.res, p, g, o, Rd));
+        CHECK(cross_attn_backward(m, &ba->cross, ba->self.res, p, g, o, B, Td, Te));
+        CHECK(self_attn_backward(m, &ba->self, y, p, g, o, B, Td, 1, a->dec_bias, a->dec_dbias));
+        if (l == 0) CHECK(fold_dbias(m, a->dec_dbias, Td, 0, at(m, g, o[R_SA_REL])));
+        CHECK(llmrt_rt_post_backward(rt, unit_dec(m, l)));
+    }
+    CHECK(vt->embedding_backward(cc, dshared, a->dec_ids, a->d_resid, Rd, C, dt));
+
+    /* Encoder: final norm, then the blocks. */
+    void *fp, *fg;
+    const void *x_last = a->enc[Le - 1].out;
+    CHECK(llmrt_rt_pre_backward(rt, unit_encf(m), &fp, &fg));
+    CHECK(zero(m, a->d_resid, (size_t)(Re * C)));
+    CHECK(rmsnorm_backward(m, a->d_resid, at(m, fg, m->encf_off[R_ENC_FINAL_LN]), a->d_enc,
+                           x_last, at(m, fp, m->encf_off[R_ENC_FINAL_LN]), a->enc_rstd, Re));
+    CHECK(llmrt_rt_post_backward(rt, unit_encf(m)));
+    CHECK(vt->memset(cc, a->enc_dbias, 0, (size_t)H * (size_t)Te * (size_t)Te * sizeof(float),
+                     NULL));
+    for (int l = Le - 1; l >= 0; l--) {
+        block_acts *ba = &a->enc[l];
+        const size_t *o = enc_offsets(m, l);
+        const void *x = l ? a->enc[l - 1].out : a->enc_x0;
+        CHECK(llmrt_rt_pre_backward(rt, unit_enc(l), &p, &g));
+        CHECK(ff_backward(m, &ba->ff, ba->self.res, p, g, o, Re));
+        CHECK(self_attn_backward(m, &ba->self, x, p, g, o, B, Te, 0, a->enc_bias, a->enc_dbias));
+        if (l == 0) CHECK(fold_dbias(m, a->enc_dbias, Te, 1, at(m, g, o[R_SA_REL])));
+        CHECK(llmrt_rt_post_backward(rt, unit_enc(l)));
+    }
+    CHECK(vt->embedding_backward(cc, dshared, a->enc_ids, a->d_resid, Re, C, dt));
+    CHECK(llmrt_rt_post_backward(rt, 0));
+    return LLMRT_OK;
+}
+
+int llmrt_t5_backward(llmrt_t5 *m, float loss_scale)
+{
+    if (!m->backward_ready)
+        return llmrt_error(LLMRT_ERR_INVALID,
+                           "t5 backward: needs a forward with targets first (and one backward "
+                           "per forward)");
+    m->backward_ready = 0;
+    int rc = backward(m, loss_scale);
+    return rc ? llmrt_error_prefix(rc, "t5 backward") : LLMRT_OK;
+}
+
+int llmrt_t5_logits(llmrt_t5 *m, int b, int t, float *host_row)
+{
+    if (!m->logits_valid)
+        return llmrt_error(LLMRT_ERR_INVALID,
+                           "t5 logits: no forward since the last backward (which overwrites "
+                           "the logits with their gradient)");
+    if (b < 0 || b >= m->B || t < 0 || t >= m->Td)
+        return llmrt_error(LLMRT_ERR_INVALID,
+                           "t5 logits: row %d, decoder position %d outside the last forward's "
+                           "%d x %d",
+                           b, t, m->B, m->Td);
+    size_t row = (size_t)b * (size_t)m->Td + (size_t)t, V = (size_t)m->cfg.vocab;
+    CHECK(llmrt_rt_download(m->rt, host_row, at(m, m->acts.logits, row * padded_vocab(&m->cfg)),
+                            V * m->es));
+    if (m->dt == LLMRT_DTYPE_F32) return LLMRT_OK;
+    for (size_t i = V; i-- > 0;) {
+        uint16_t h16;
+        memcpy(&h16, (const char *)host_row + 2 * i, sizeof h16);
+        host_row[i] = m->dt == LLMRT_DTYPE_BF16 ? llmrt_bf16_to_f32(h16) : llmrt_f16_to_f32(h16);
+    }
+    return LLMRT_OK;
+}
