@@ -42,6 +42,16 @@ int llmrt_cmd_export(int argc, char **argv)
         rc = 1;
         goto done;
     }
+    /* The export's layout ([in, out] weights, one step per column) is the
+     * decoder's; bert's [out, in] weights with per-row steps have none yet. */
+    if (!llmrt_model_gpt(ck.session.model)) {
+        fprintf(stderr, "llmrt export: %s is a %s checkpoint: the int8 export is implemented "
+                        "for model.arch = gpt only (a bert QAT checkpoint loads and evaluates "
+                        "as it is)\n",
+                ck.dir, llmrt_arch_name(ck.session.model_cfg.arch));
+        rc = 1;
+        goto done;
+    }
     if (llmrt_qat_export(ck.session.rt, llmrt_model_gpt(ck.session.model), out)) {
         rc = llmrt_cli_fail();
         goto done;

@@ -14,6 +14,8 @@
 #include <llmrt/convert.h>
 
 #include "error.h"
+#include "precision.h"
+#include "qat.h"
 #include "rng.h"
 #include "runtime.h"
 
@@ -22,13 +24,19 @@
 /* ------------------------------------------------------------------------ */
 
 typedef enum dim_code { D_NONE = 0, D_C, D_4C, D_VOCAB, D_CONTEXT, D_TYPES } dim_code;
-typedef enum init_kind { INIT_NORMAL, INIT_ZERO, INIT_ONE } init_kind;
+typedef enum init_kind {
+    INIT_NORMAL,
+    INIT_ZERO,
+    INIT_ONE,
+    INIT_LSQ /* 2 mean|w| / sqrt(qmax) over the output channel (row) of weight scale_of */
+} init_kind;
 
 typedef struct tensor_spec {
     const char *name; /* full name, or the suffix after "bert.encoder.layer.<l>." */
     dim_code d0, d1;  /* d1 == D_NONE: a vector */
     int weight_decay;
     init_kind init;
+    int scale_of;     /* INIT_LSQ: the index of the weight this is the step size of */
 } tensor_spec;
 
 enum { EMB_WORD, EMB_POS, EMB_TYPE, EMB_LN_W, EMB_LN_B, EMB_N };
@@ -40,14 +48,19 @@ static const tensor_spec embedding_tensors[EMB_N] = {
     [EMB_LN_B] = {"bert.embeddings.LayerNorm.bias", D_C, D_NONE, 0, INIT_ZERO},
 };
 
-/* q, k, v weights adjacent (one [3C, C] matrix), then their biases ([3C]). */
+/* q, k, v weights adjacent (one [3C, C] matrix), then their biases ([3C]).
+ * With QAT the step sizes of the four linear layers follow the sixteen
+ * tensors (so a QAT unit starts like a plain one); q, k, v's are adjacent
+ * too, one [3C] vector for the fused [3C, C] matrix. */
 enum {
     BLK_Q_W, BLK_K_W, BLK_V_W, BLK_Q_B, BLK_K_B, BLK_V_B,
     BLK_AO_W, BLK_AO_B, BLK_ALN_W, BLK_ALN_B,
     BLK_IN_W, BLK_IN_B, BLK_OUT_W, BLK_OUT_B, BLK_OLN_W, BLK_OLN_B,
-    BLK_N
+    BLK_N,
+    BLK_Q_S = BLK_N, BLK_K_S, BLK_V_S, BLK_AO_S, BLK_IN_S, BLK_OUT_S,
+    BLK_QAT_N
 };
-static const tensor_spec block_tensors[BLK_N] = {
+static const tensor_spec block_tensors[BLK_QAT_N] = {
     [BLK_Q_W] = {"attention.self.query.weight", D_C, D_C, 1, INIT_NORMAL},
     [BLK_K_W] = {"attention.self.key.weight", D_C, D_C, 1, INIT_NORMAL},
     [BLK_V_W] = {"attention.self.value.weight", D_C, D_C, 1, INIT_NORMAL},
@@ -64,6 +77,13 @@ static const tensor_spec block_tensors[BLK_N] = {
     [BLK_OUT_B] = {"output.dense.bias", D_C, D_NONE, 0, INIT_ZERO},
     [BLK_OLN_W] = {"output.LayerNorm.weight", D_C, D_NONE, 0, INIT_ONE},
     [BLK_OLN_B] = {"output.LayerNorm.bias", D_C, D_NONE, 0, INIT_ZERO},
+    /* QAT only: one step size per output channel (row of [out, in]). */
+    [BLK_Q_S] = {"attention.self.query.weight_scale", D_C, D_NONE, 0, INIT_LSQ, BLK_Q_W},
+    [BLK_K_S] = {"attention.self.key.weight_scale", D_C, D_NONE, 0, INIT_LSQ, BLK_K_W},
+    [BLK_V_S] = {"attention.self.value.weight_scale", D_C, D_NONE, 0, INIT_LSQ, BLK_V_W},
+    [BLK_AO_S] = {"attention.output.dense.weight_scale", D_C, D_NONE, 0, INIT_LSQ, BLK_AO_W},
+    [BLK_IN_S] = {"intermediate.dense.weight_scale", D_4C, D_NONE, 0, INIT_LSQ, BLK_IN_W},
+    [BLK_OUT_S] = {"output.dense.weight_scale", D_C, D_NONE, 0, INIT_LSQ, BLK_OUT_W},
 };
 
 enum { HEAD_TR_W, HEAD_TR_B, HEAD_LN_W, HEAD_LN_B, HEAD_BIAS, HEAD_N };
@@ -97,7 +117,7 @@ static size_t spec_numel(const llmrt_bert_config *c, const tensor_spec *s)
 static const tensor_spec *unit_specs(const llmrt_bert_config *c, size_t unit, size_t *n)
 {
     if (unit == 0) return *n = EMB_N, embedding_tensors;
-    if (unit <= (size_t)c->layers) return *n = BLK_N, block_tensors;
+    if (unit <= (size_t)c->layers) return *n = c->qat ? BLK_QAT_N : BLK_N, block_tensors;
     if (unit == (size_t)c->layers + 1) return *n = HEAD_N, head_tensors;
     *n = 0;
     return NULL;
@@ -128,9 +148,16 @@ int llmrt_bert_config_check(const llmrt_bert_config *c)
     if (c->dtype != LLMRT_DTYPE_F32 && c->dtype != LLMRT_DTYPE_BF16 &&
         c->dtype != LLMRT_DTYPE_F16)
         return llmrt_error(LLMRT_ERR_INVALID,
-                           "bert: compute dtype %d: expected f32, bf16 or f16 (int8 QAT is "
-                           "not implemented for bert)",
-                           (int)c->dtype);
+                           "bert: compute dtype %d: expected f32, bf16 or f16", (int)c->dtype);
+    if (c->qat != 0 && c->qat != 1)
+        return llmrt_error(LLMRT_ERR_INVALID, "bert: qat = %d: expected 0 or 1", c->qat);
+    /* The fake-quant kernels are fp32 only (compute.h), as for gpt. */
+    if (c->qat && c->dtype != LLMRT_DTYPE_F32)
+        return llmrt_error(LLMRT_ERR_INVALID,
+                           "bert: int8 QAT needs fp32 compute, not %s: [runtime] format = int8 "
+                           "trains fp32 weights fake-quantized to int8 and combines with no "
+                           "other format",
+                           llmrt_precision_dtype_name(c->dtype));
     return LLMRT_OK;
 }
 
@@ -199,7 +226,7 @@ int llmrt_bert_layout_build(const llmrt_bert_config *c, llmrt_model_layout *layo
     llmrt_tensor_desc *tensors = (llmrt_tensor_desc *)(units + n_units);
     char *names = (char *)(tensors + n_tensors), *names_end = block + bytes;
     for (size_t u = 0; u < n_units; u++) {
-        size_t n, off[BLK_N + 1];
+        size_t n, off[BLK_QAT_N + 1];
         const tensor_spec *s = unit_specs(c, u, &n);
         spec_offsets(c, s, n, off);
         units[u].name = names;
@@ -247,6 +274,43 @@ void llmrt_bert_init_unit(const llmrt_bert_config *c, size_t unit, uint64_t seed
                                             : 0.0f;
         p += numel;
     }
+    /* The step sizes come last and draw no random numbers, so a QAT model
+     * starts from the weights of the same model without QAT. */
+    if (c->qat) llmrt_bert_qat_init_scales(c, unit, host_params);
+}
+
+int llmrt_bert_qat_init_scales(const llmrt_bert_config *c, size_t unit, float *host_unit)
+{
+    if (!c->qat)
+        return llmrt_error(LLMRT_ERR_INVALID,
+                           "bert: step sizes asked for a model without QAT ([runtime] format "
+                           "is not int8)");
+    size_t n, off[BLK_QAT_N + 1];
+    const tensor_spec *s = unit_specs(c, unit, &n);
+    if (!s)
+        return llmrt_error(LLMRT_ERR_INVALID, "bert: unit %zu: the model has %zu units", unit,
+                           llmrt_bert_n_units(c));
+    spec_offsets(c, s, n, off);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i].init != INIT_LSQ) continue;
+        const tensor_spec *w = &s[s[i].scale_of];
+        int64_t rows = (int64_t)dim_value(c, w->d0), cols = (int64_t)dim_value(c, w->d1);
+        const float *weight = host_unit + off[s[i].scale_of];
+        /* Row r of the [out, in] weight is the one column of the [in, 1]
+         * matrix at weight + r in: qat.c's per-column rule, per row. */
+        for (int64_t r = 0; r < rows; r++)
+            host_unit[off[i] + (size_t)r] = llmrt_qat_init_step(weight + r * cols, cols, 1, 0);
+    }
+    return LLMRT_OK;
+}
+
+int llmrt_bert_tensor_scale(const llmrt_bert_config *c, size_t unit, size_t tensor)
+{
+    size_t n;
+    const tensor_spec *s = unit_specs(c, unit, &n);
+    for (size_t i = 0; s && i < n; i++)
+        if (s[i].init == INIT_LSQ && (size_t)s[i].scale_of == tensor) return (int)i;
+    return -1;
 }
 
 double llmrt_bert_flops_per_token(const llmrt_bert_config *c, int T)
@@ -288,6 +352,9 @@ typedef struct bert_acts {
     /* Backward scratch. */
     void *d_resid, *d_norm, *d_pre1, *d_pre2; /* [BT, C]  */
     void *d_big, *d_gelu;                     /* [BT, 4C] */
+    /* QAT only (fp32): the fake-quantized weight of the linear layer at hand
+     * and the gradient with respect to it. */
+    float *qat_w, *qat_dw;                    /* [4C^2] */
 } bert_acts;
 
 enum { ACT_ALIGN = 64 };
@@ -363,6 +430,11 @@ static size_t plan_activations(const llmrt_bert_config *c, size_t B, size_t T, c
     a->d_pre2 = carve(&cv, BT * C, es);
     a->d_big = carve(&cv, BT * 4 * C, es);
     a->d_gelu = carve(&cv, BT * 4 * C, es);
+    a->qat_w = a->qat_dw = NULL;
+    if (c->qat) {
+        a->qat_w = carve(&cv, 4 * C * C, f);
+        a->qat_dw = carve(&cv, 4 * C * C, f);
+    }
     return cv.overflow ? 0 : cv.off;
 }
 
@@ -382,7 +454,7 @@ struct llmrt_bert {
     const llmrt_compute_vtable *vt;
     void *cc;
     llmrt_model_layout layout;
-    size_t emb_off[EMB_N + 1], blk_off[BLK_N + 1], head_off[HEAD_N + 1];
+    size_t emb_off[EMB_N + 1], blk_off[BLK_QAT_N + 1], head_off[HEAD_N + 1];
     llmrt_dtype dt;
     size_t es;
     int B_max, T_max;
@@ -397,6 +469,14 @@ struct llmrt_bert {
 static void *at(const llmrt_bert *m, const void *base, size_t i)
 {
     return (char *)(uintptr_t)base + i * m->es;
+}
+
+/* The step sizes (or their gradients) of block tensor `blk` in the unit at
+ * base; NULL without QAT, which then leaves the weights as they are. QAT is
+ * fp32, so `at` addresses them in floats. */
+static float *qscale(const llmrt_bert *m, const void *base, int blk)
+{
+    return m->cfg.qat ? at(m, base, m->blk_off[blk]) : NULL;
 }
 
 #define CHECK(call)                                                                        \
@@ -424,6 +504,10 @@ static int check_backend(const llmrt_bert *m, const char *backend)
     else if (!LLMRT_HAS(vt, sz, add)) missing = "add";
     else if (!LLMRT_HAS(vt, sz, copy)) missing = "copy";
     else if (!LLMRT_HAS(vt, sz, memset)) missing = "memset";
+    else if (m->cfg.qat && !LLMRT_HAS(vt, sz, fake_quant_forward))
+        missing = "fake_quant_forward (int8 QAT)";
+    else if (m->cfg.qat && !LLMRT_HAS(vt, sz, fake_quant_backward))
+        missing = "fake_quant_backward (int8 QAT)";
     if (missing)
         return llmrt_error(LLMRT_ERR_UNSUPPORTED,
                            "backend %s does not support %s, which the bert model needs",
@@ -469,7 +553,7 @@ int llmrt_bert_create(llmrt_bert **out, const llmrt_bert_config *cfg, llmrt_rt *
     m->B_max = B_max;
     m->T_max = T_max;
     spec_offsets(cfg, embedding_tensors, EMB_N, m->emb_off);
-    spec_offsets(cfg, block_tensors, BLK_N, m->blk_off);
+    spec_offsets(cfg, block_tensors, cfg->qat ? BLK_QAT_N : BLK_N, m->blk_off);
     spec_offsets(cfg, head_tensors, HEAD_N, m->head_off);
     if ((rc = check_backend(m, llmrt_rt_component_name(rt, LLMRT_KIND_COMPUTE))) ||
         (rc = llmrt_bert_layout_build(cfg, &m->layout)))
@@ -509,17 +593,51 @@ const llmrt_model_layout *llmrt_bert_layout(const llmrt_bert *m) { return &m->la
 /* Layers, as kernel calls                                                  */
 /* ------------------------------------------------------------------------ */
 
-/* out[rows, n] (+)= inp[rows, k] @ w[n, k]^T + bias (nn.Linear). */
-static int linear_forward(llmrt_bert *m, void *out, const void *inp, const void *w,
-                          const void *bias, int64_t rows, int64_t k, int64_t n, int accumulate)
+/* LSQ fake quantization of an nn.Linear weight [n, k] (out, in) with one
+ * step size per output channel: axis 0 (rows), k values per channel; the
+ * same rule as gpt.c's per column of [in, out]. */
+static llmrt_fake_quant_desc weight_quant_desc(const void *w, const float *scale, int64_t k,
+                                               int64_t n)
 {
+    return (llmrt_fake_quant_desc){
+        .struct_size = sizeof(llmrt_fake_quant_desc),
+        .rows = n, .cols = k,
+        .axis = 0,
+        .qmin = LLMRT_I8_QMIN, .qmax = LLMRT_I8_QMAX,
+        .x = w, .scale = scale,
+        .grad_factor = llmrt_qat_grad_factor(k),
+    };
+}
+
+/* With QAT (scale != NULL) the weight a matmul uses: fake_quant(w, scale) in
+ * the scratch buffer qat_w. Otherwise w itself. */
+static int effective_weight(llmrt_bert *m, const void *w, const float *scale, int64_t k,
+                            int64_t n, const void **out)
+{
+    *out = w;
+    if (!scale) return LLMRT_OK;
+    llmrt_fake_quant_desc d = weight_quant_desc(w, scale, k, n);
+    d.out = m->acts.qat_w;
+    CHECK(m->vt->fake_quant_forward(m->cc, &d));
+    *out = m->acts.qat_w;
+    return LLMRT_OK;
+}
+
+/* out[rows, n] (+)= inp[rows, k] @ w[n, k]^T + bias (nn.Linear; with QAT,
+ * fake_quant(w, scale) in place of w). */
+static int linear_forward(llmrt_bert *m, void *out, const void *inp, const void *w,
+                          const float *scale, const void *bias, int64_t rows, int64_t k,
+                          int64_t n, int accumulate)
+{
+    const void *wq;
+    CHECK(effective_weight(m, w, scale, k, n, &wq));
     llmrt_gemm_desc d = {
         .struct_size = sizeof d,
         .trans_b = 1,
         .m = rows, .n = n, .k = k,
         .alpha = 1.0f, .beta = accumulate ? 1.0f : 0.0f,
         .a = inp, .lda = k, .a_type = m->dt,
-        .b = w, .ldb = k, .b_type = m->dt,
+        .b = wq, .ldb = k, .b_type = m->dt,
         .c = out, .ldc = n, .c_type = m->dt,
         .bias = bias,
     };
@@ -527,29 +645,41 @@ static int linear_forward(llmrt_bert *m, void *out, const void *inp, const void 
 }
 
 /* dinp = dout @ w (overwritten), dw[n, k] += dout^T @ inp, dbias += column
- * sums of dout. */
-static int linear_backward(llmrt_bert *m, void *dinp, void *dw, void *dbias, const void *dout,
-                           const void *inp, const void *w, int64_t rows, int64_t k, int64_t n)
+ * sums of dout. With QAT the product used w_q = fake_quant(w, scale): dinp
+ * uses w_q, d w_q goes to scratch (beta 0), and fake_quant_backward turns it
+ * into dw (straight-through) and dscale (LSQ), both added. */
+static int linear_backward(llmrt_bert *m, void *dinp, void *dw, float *dscale, void *dbias,
+                           const void *dout, const void *inp, const void *w,
+                           const float *scale, int64_t rows, int64_t k, int64_t n)
 {
+    const void *wq;
+    CHECK(effective_weight(m, w, scale, k, n, &wq));
     llmrt_gemm_desc dx = {
         .struct_size = sizeof dx,
         .m = rows, .n = k, .k = n,
         .alpha = 1.0f, .beta = 0.0f,
         .a = dout, .lda = n, .a_type = m->dt,
-        .b = w, .ldb = k, .b_type = m->dt,
+        .b = wq, .ldb = k, .b_type = m->dt,
         .c = dinp, .ldc = k, .c_type = m->dt,
     };
     llmrt_gemm_desc dW = {
         .struct_size = sizeof dW,
         .trans_a = 1,
         .m = n, .n = k, .k = rows,
-        .alpha = 1.0f, .beta = 1.0f,
+        .alpha = 1.0f, .beta = scale ? 0.0f : 1.0f,
         .a = dout, .lda = n, .a_type = m->dt,
         .b = inp, .ldb = k, .b_type = m->dt,
-        .c = dw, .ldc = k, .c_type = m->dt,
+        .c = scale ? (void *)m->acts.qat_dw : dw, .ldc = k, .c_type = m->dt,
     };
     CHECK(m->vt->gemm(m->cc, &dx));
     CHECK(m->vt->gemm(m->cc, &dW));
+    if (scale) {
+        llmrt_fake_quant_desc fq = weight_quant_desc(w, scale, k, n);
+        fq.dout = m->acts.qat_dw;
+        fq.dx = dw;
+        fq.dscale = dscale;
+        CHECK(m->vt->fake_quant_backward(m->cc, &fq));
+    }
     return m->vt->bias_grad(m->cc, dbias, dout, rows, n, m->dt);
 }
 
@@ -682,23 +812,23 @@ static int forward(llmrt_bert *m, const int32_t *inputs, const int32_t *targets,
         bert_layer_acts *la = &a->layer[l];
         CHECK(llmrt_rt_pre_forward(rt, 1 + (size_t)l, &p));
         /* a = LN(x + dense(attention(qkv(x)))) */
-        CHECK(linear_forward(m, la->qkv, x, at(m, p, o[BLK_Q_W]), at(m, p, o[BLK_Q_B]), BT, C,
-                             3 * C, 0));
+        CHECK(linear_forward(m, la->qkv, x, at(m, p, o[BLK_Q_W]), qscale(m, p, BLK_Q_S),
+                             at(m, p, o[BLK_Q_B]), BT, C, 3 * C, 0));
         llmrt_attention_desc ad = attention_desc(m, B, T, la->qkv, la->atty, la->att_lse);
         CHECK(vt->attention_forward(cc, &ad));
         CHECK(vt->copy(cc, la->pre1, x, act_bytes_c, NULL));
         CHECK(linear_forward(m, la->pre1, la->atty, at(m, p, o[BLK_AO_W]),
-                             at(m, p, o[BLK_AO_B]), BT, C, C, 1));
+                             qscale(m, p, BLK_AO_S), at(m, p, o[BLK_AO_B]), BT, C, C, 1));
         CHECK(layernorm_forward(m, la->attn_ln, la->ln1_mean, la->ln1_rstd, la->pre1,
                                 at(m, p, o[BLK_ALN_W]), at(m, p, o[BLK_ALN_B]), BT));
         /* x = LN(a + output.dense(gelu(intermediate.dense(a)))) */
         CHECK(linear_forward(m, la->inter, la->attn_ln, at(m, p, o[BLK_IN_W]),
-                             at(m, p, o[BLK_IN_B]), BT, C, 4 * C, 0));
+                             qscale(m, p, BLK_IN_S), at(m, p, o[BLK_IN_B]), BT, C, 4 * C, 0));
         CHECK(vt->gelu_forward(cc, la->inter_gelu, la->inter, (size_t)(BT * 4 * C), dt,
                                LLMRT_GELU_ERF));
         CHECK(vt->copy(cc, la->pre2, la->attn_ln, act_bytes_c, NULL));
         CHECK(linear_forward(m, la->pre2, la->inter_gelu, at(m, p, o[BLK_OUT_W]),
-                             at(m, p, o[BLK_OUT_B]), BT, 4 * C, C, 1));
+                             qscale(m, p, BLK_OUT_S), at(m, p, o[BLK_OUT_B]), BT, 4 * C, C, 1));
         CHECK(layernorm_forward(m, la->out, la->ln2_mean, la->ln2_rstd, la->pre2,
                                 at(m, p, o[BLK_OLN_W]), at(m, p, o[BLK_OLN_B]), BT));
         CHECK(llmrt_rt_post_forward(rt, 1 + (size_t)l));
@@ -709,8 +839,8 @@ static int forward(llmrt_bert *m, const int32_t *inputs, const int32_t *targets,
     void *h;
     const size_t *ho = m->head_off;
     CHECK(llmrt_rt_pre_forward(rt, (size_t)L + 1, &h));
-    CHECK(linear_forward(m, a->tr, x, at(m, h, ho[HEAD_TR_W]), at(m, h, ho[HEAD_TR_B]), BT, C,
-                         C, 0));
+    CHECK(linear_forward(m, a->tr, x, at(m, h, ho[HEAD_TR_W]), NULL, at(m, h, ho[HEAD_TR_B]),
+                         BT, C, C, 0));
     CHECK(vt->gelu_forward(cc, a->tr_gelu, a->tr, (size_t)(BT * C), dt, LLMRT_GELU_ERF));
     CHECK(layernorm_forward(m, a->tr_ln, a->tr_mean, a->tr_rstd, a->tr_gelu,
                             at(m, h, ho[HEAD_LN_W]), at(m, h, ho[HEAD_LN_B]), BT));
@@ -843,8 +973,9 @@ static int backward(llmrt_bert *m, float loss_scale)
     CHECK(vt->gelu_backward(cc, a->d_pre2, a->tr, a->d_pre1, (size_t)(BT * C), dt,
                             LLMRT_GELU_ERF));
     const void *last = a->layer[L - 1].out;
-    CHECK(linear_backward(m, a->d_resid, at(m, hg, ho[HEAD_TR_W]), at(m, hg, ho[HEAD_TR_B]),
-                          a->d_pre2, last, at(m, hp, ho[HEAD_TR_W]), BT, C, C));
+    CHECK(linear_backward(m, a->d_resid, at(m, hg, ho[HEAD_TR_W]), NULL,
+                          at(m, hg, ho[HEAD_TR_B]), a->d_pre2, last, at(m, hp, ho[HEAD_TR_W]),
+                          NULL, BT, C, C));
     CHECK(llmrt_rt_post_backward(rt, (size_t)L + 1));
 
     /* Blocks, last to first: d_resid holds d(block output) on entry and
@@ -857,13 +988,15 @@ static int backward(llmrt_bert *m, float loss_scale)
         CHECK(layernorm_backward(m, a->d_pre2, at(m, g, o[BLK_OLN_W]), at(m, g, o[BLK_OLN_B]),
                                  a->d_resid, la->pre2, at(m, p, o[BLK_OLN_W]), la->ln2_mean,
                                  la->ln2_rstd, BT));
-        CHECK(linear_backward(m, a->d_gelu, at(m, g, o[BLK_OUT_W]), at(m, g, o[BLK_OUT_B]),
-                              a->d_pre2, la->inter_gelu, at(m, p, o[BLK_OUT_W]), BT, 4 * C, C));
+        CHECK(linear_backward(m, a->d_gelu, at(m, g, o[BLK_OUT_W]), qscale(m, g, BLK_OUT_S),
+                              at(m, g, o[BLK_OUT_B]), a->d_pre2, la->inter_gelu,
+                              at(m, p, o[BLK_OUT_W]), qscale(m, p, BLK_OUT_S), BT, 4 * C, C));
         CHECK(vt->memset(cc, a->d_big, 0, (size_t)(BT * 4 * C) * m->es, NULL));
         CHECK(vt->gelu_backward(cc, a->d_big, la->inter, a->d_gelu, (size_t)(BT * 4 * C), dt,
                                 LLMRT_GELU_ERF));
-        CHECK(linear_backward(m, a->d_norm, at(m, g, o[BLK_IN_W]), at(m, g, o[BLK_IN_B]),
-                              a->d_big, la->attn_ln, at(m, p, o[BLK_IN_W]), BT, C, 4 * C));
+        CHECK(linear_backward(m, a->d_norm, at(m, g, o[BLK_IN_W]), qscale(m, g, BLK_IN_S),
+                              at(m, g, o[BLK_IN_B]), a->d_big, la->attn_ln,
+                              at(m, p, o[BLK_IN_W]), qscale(m, p, BLK_IN_S), BT, C, 4 * C));
         /* d attn_ln = the residual's d_pre2 + the feed-forward's d_norm. */
         CHECK(vt->add(cc, a->d_pre2, a->d_pre2, a->d_norm, (size_t)(BT * C), dt));
         /* attn_ln = LN(pre1), pre1 = x + attention.output.dense(atty). */
@@ -871,8 +1004,9 @@ static int backward(llmrt_bert *m, float loss_scale)
                                  a->d_pre2, la->pre1, at(m, p, o[BLK_ALN_W]), la->ln1_mean,
                                  la->ln1_rstd, BT));
         void *d_atty = a->d_norm, *d_qkv = a->d_big;
-        CHECK(linear_backward(m, d_atty, at(m, g, o[BLK_AO_W]), at(m, g, o[BLK_AO_B]),
-                              a->d_pre1, la->atty, at(m, p, o[BLK_AO_W]), BT, C, C));
+        CHECK(linear_backward(m, d_atty, at(m, g, o[BLK_AO_W]), qscale(m, g, BLK_AO_S),
+                              at(m, g, o[BLK_AO_B]), a->d_pre1, la->atty, at(m, p, o[BLK_AO_W]),
+                              qscale(m, p, BLK_AO_S), BT, C, C));
         CHECK(vt->memset(cc, d_qkv, 0, (size_t)(BT * 3 * C) * m->es, NULL));
         llmrt_attention_desc ad = attention_desc(m, B, T, la->qkv, la->atty, la->att_lse);
         ad.dout = d_atty;
@@ -880,8 +1014,9 @@ static int backward(llmrt_bert *m, float loss_scale)
         ad.dk = at(m, d_qkv, (size_t)C);
         ad.dv = at(m, d_qkv, 2 * (size_t)C);
         CHECK(vt->attention_backward(cc, &ad));
-        CHECK(linear_backward(m, a->d_norm, at(m, g, o[BLK_Q_W]), at(m, g, o[BLK_Q_B]), d_qkv, x,
-                              at(m, p, o[BLK_Q_W]), BT, C, 3 * C));
+        CHECK(linear_backward(m, a->d_norm, at(m, g, o[BLK_Q_W]), qscale(m, g, BLK_Q_S),
+                              at(m, g, o[BLK_Q_B]), d_qkv, x, at(m, p, o[BLK_Q_W]),
+                              qscale(m, p, BLK_Q_S), BT, C, 3 * C));
         /* d x = the residual's d_pre1 + the attention's d_norm. */
         CHECK(vt->add(cc, a->d_resid, a->d_pre1, a->d_norm, (size_t)(BT * C), dt));
         CHECK(llmrt_rt_post_backward(rt, 1 + (size_t)l));

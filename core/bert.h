@@ -20,6 +20,11 @@
  *                            intermediate.dense.weight [4C, C], .bias [4C]
  *                            output.dense.weight [C, 4C], .bias [C]
  *                            output.LayerNorm.weight [C], .bias [C]
+ *                            with QAT, then the step sizes (one per output row):
+ *                            attention.self.query.weight_scale [C], key.. [C],
+ *                            value.. [C], attention.output.dense.weight_scale [C],
+ *                            intermediate.dense.weight_scale [4C],
+ *                            output.dense.weight_scale [C]
  *   unit L + 1  "head"       cls.predictions.transform.dense.weight [C, C], .bias [C]
  *                            cls.predictions.transform.LayerNorm.weight [C], .bias [C]
  *                            cls.predictions.bias [vocab]
@@ -35,8 +40,12 @@
  *   per layer: a = LN(x + dense(attention(qkv(x))));  x = LN(a + out(gelu(inter(a))))
  *   logits = LN(gelu(transform(x))) @ word^T + bias
  *
- * Not supported (yet): int8 QAT (config_check rejects it), attention padding
- * masks, token types other than 0. */
+ * int8 QAT (qat = 1, fp32 only): the four linear layers of every block are
+ * fake-quantized per output channel (a row of [out, in]: axis 0) with
+ * learned LSQ step sizes, the rule of core/qat.h and gpt.c; embeddings and
+ * the MLM head stay fp32.
+ *
+ * Not supported (yet): attention padding masks, token types other than 0. */
 #ifndef LLMRT_CORE_BERT_H
 #define LLMRT_CORE_BERT_H
 
@@ -48,6 +57,7 @@
 typedef struct llmrt_bert_config {
     int layers, heads, dim, context, vocab; /* as llmrt_gpt_config */
     llmrt_dtype dtype; /* parameters, gradients and activations: f32, bf16 or f16 */
+    int qat;           /* 1: LSQ fake quantization of the blocks' linear weights (f32) */
 } llmrt_bert_config;
 
 enum { LLMRT_BERT_TYPE_VOCAB = 2 };
@@ -68,6 +78,14 @@ int llmrt_bert_tensor_shape(const llmrt_bert_config *cfg, size_t unit, size_t te
  * LayerNorm weight 1, bias 0; one stream per (seed, unit). */
 void llmrt_bert_init_unit(const llmrt_bert_config *cfg, size_t unit, uint64_t seed,
                           float *host_params);
+/* QAT: set every step size of unit `unit` (host fp32, the unit's numel
+ * values) from its weights, LSQ's init 2 mean_j |w[r, j]| / sqrt(qmax) per
+ * output row (core/qat.h). Units without step sizes are left as they are;
+ * LLMRT_ERR_INVALID without QAT or for a unit that does not exist. */
+int llmrt_bert_qat_init_scales(const llmrt_bert_config *cfg, size_t unit, float *host_unit);
+/* QAT: the index (in its unit) of the step-size tensor of quantized weight
+ * `tensor` of unit `unit`, or -1 (not a quantized weight, or no QAT). */
+int llmrt_bert_tensor_scale(const llmrt_bert_config *cfg, size_t unit, size_t tensor);
 /* 6 N + 12 L T C (the head's matmul is in N through the tied embedding). */
 double llmrt_bert_flops_per_token(const llmrt_bert_config *cfg, int T);
 /* Bytes llmrt_bert_create(cfg, rt, B, T) allocates as activations, exactly. */

@@ -24,6 +24,13 @@ int llmrt_mlm_config_check(const llmrt_mlm_config *c)
     return LLMRT_OK;
 }
 
+void llmrt_mlm_batch_rng(llmrt_rng *rng, uint64_t seed, uint64_t batch)
+{
+    /* A salt keeps these streams apart from the initialisation's
+     * seed + golden * (unit + 1) ones (core/gpt.c, core/bert.c). */
+    llmrt_rng_seed(rng, (seed ^ 0x6d6c6d5f6d61736bull) + 0x9e3779b97f4a7c15ull * (batch + 1));
+}
+
 size_t llmrt_mlm_mask(const llmrt_mlm_config *c, llmrt_rng *rng, const int32_t *tokens,
                       int32_t *inputs, int32_t *targets, size_t n)
 {

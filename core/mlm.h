@@ -10,7 +10,8 @@
  * probability mask_token_frac, a uniformly random byte with probability
  * random_token_frac, and its own token otherwise. Every other position gets
  * target -1 (no loss). The draws come from the caller's RNG in position
- * order, so a run's seed fixes every batch's masking. */
+ * order; the training loop gives every batch its own stream
+ * (llmrt_mlm_batch_rng), so a run's seed fixes every batch's masking. */
 #ifndef LLMRT_CORE_MLM_H
 #define LLMRT_CORE_MLM_H
 
@@ -42,6 +43,13 @@ int llmrt_mlm_config_check(const llmrt_mlm_config *c);
 
 /* inputs[i] and targets[i] from tokens[i], i < n, as described above;
  * returns the number of chosen positions. tokens may alias inputs. */
+/* The masking stream of batch number `batch` (the stream-wide count the
+ * training loop derives from the data position, core/train.c) of a run
+ * seeded `seed`. A function of the batch alone, so W ranks mask their
+ * batches as one process with accum = W masks the same batches, and a
+ * resumed run as the uninterrupted one. */
+void llmrt_mlm_batch_rng(llmrt_rng *rng, uint64_t seed, uint64_t batch);
+
 size_t llmrt_mlm_mask(const llmrt_mlm_config *c, llmrt_rng *rng, const int32_t *tokens,
                       int32_t *inputs, int32_t *targets, size_t n);
 

@@ -21,7 +21,8 @@ llmrt_gpt_config llmrt_model_gpt_config(const llmrt_model_config *c)
 llmrt_bert_config llmrt_model_bert_config(const llmrt_model_config *c)
 {
     return (llmrt_bert_config){.layers = c->layers, .heads = c->heads, .dim = c->dim,
-                               .context = c->context, .vocab = c->vocab, .dtype = c->dtype};
+                               .context = c->context, .vocab = c->vocab, .dtype = c->dtype,
+                               .qat = c->qat};
 }
 
 llmrt_t5_config llmrt_model_t5_config(const llmrt_model_config *c)
@@ -109,10 +110,6 @@ static const model_ops gpt_ops = {g_check, g_n_params, g_layout_build, llmrt_gpt
 /* bert */
 static int b_check(const llmrt_model_config *c)
 {
-    if (c->qat)
-        return llmrt_error(LLMRT_ERR_INVALID,
-                           "bert: int8 QAT ([runtime] format = int8) is implemented for gpt "
-                           "only");
     if (c->vocab < LLMRT_MLM_VOCAB)
         return llmrt_error(LLMRT_ERR_INVALID,
                            "model.vocab = %d: bert needs at least %d (the 256 bytes and "
@@ -254,6 +251,15 @@ int llmrt_model_tensor_shape(const llmrt_model_config *c, size_t u, size_t t, in
 void llmrt_model_init_unit(const llmrt_model_config *c, size_t u, uint64_t seed, float *h)
 {
     ops_of(c)->init_unit(c, u, seed, h);
+}
+int llmrt_model_qat_init_scales(const llmrt_model_config *c, size_t u, float *h)
+{
+    if (c->arch == LLMRT_ARCH_BERT) {
+        llmrt_bert_config b = llmrt_model_bert_config(c);
+        return llmrt_bert_qat_init_scales(&b, u, h);
+    }
+    llmrt_gpt_config g = llmrt_model_gpt_config(c);
+    return llmrt_gpt_qat_init_scales(&g, u, h);
 }
 double llmrt_model_flops_per_token(const llmrt_model_config *c, int T)
 {

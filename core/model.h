@@ -3,8 +3,8 @@
  * (layout, initialisation, forward/backward, logits, FLOPs, activation
  * bytes) that core/gpt.c, core/bert.c and core/t5.c implement. train.c, plan.c,
  * generate.c and the CLI talk to a model only through this header; what is
- * specific to one arch (int8 QAT and its export: gpt only) asks for it by
- * name with llmrt_model_gpt(). */
+ * specific to one arch (the int8 export: gpt only) asks for it by name with
+ * llmrt_model_gpt(). */
 #ifndef LLMRT_CORE_MODEL_H
 #define LLMRT_CORE_MODEL_H
 
@@ -28,7 +28,7 @@ typedef struct llmrt_model_config {
     llmrt_arch arch;
     int layers, heads, dim, context, vocab;
     llmrt_dtype dtype;
-    int qat; /* gpt only */
+    int qat; /* int8 QAT (LSQ) of the blocks' linear weights (gpt, bert) */
     /* t5 only (0 elsewhere); layers counts the encoder's blocks. */
     int decoder_layers, d_ff;
     llmrt_t5_ff ff;
@@ -41,7 +41,7 @@ typedef struct llmrt_model_config {
 const char *llmrt_arch_name(llmrt_arch arch);
 
 /* The arch's own check; bert also needs vocab >= 260 (the MLM specials,
- * mlm.h) and rejects qat. */
+ * mlm.h). */
 int llmrt_model_config_check(const llmrt_model_config *cfg);
 llmrt_gpt_config llmrt_model_gpt_config(const llmrt_model_config *cfg);
 llmrt_bert_config llmrt_model_bert_config(const llmrt_model_config *cfg);
@@ -53,6 +53,9 @@ int llmrt_model_layout_build(const llmrt_model_config *cfg, llmrt_model_layout *
 void llmrt_model_layout_free(const llmrt_model_config *cfg, llmrt_model_layout *layout);
 int llmrt_model_tensor_shape(const llmrt_model_config *cfg, size_t unit, size_t tensor,
                              int64_t dims[2]);
+/* QAT: LSQ's initial step sizes of unit `unit` from its weights (host fp32),
+ * as the arch's llmrt_*_qat_init_scales. */
+int llmrt_model_qat_init_scales(const llmrt_model_config *cfg, size_t unit, float *host_unit);
 void llmrt_model_init_unit(const llmrt_model_config *cfg, size_t unit, uint64_t seed,
                            float *host_params);
 double llmrt_model_flops_per_token(const llmrt_model_config *cfg, int T);

@@ -313,10 +313,7 @@ static int load_state_tensors(llmrt_session *s, llmrt_st_file *f, const char *pr
                 (rc = llmrt_qat_read_f32(s->rt, f, name, buf + td->offset, td->numel)))
                 break;
         }
-        if (!rc && init_scales) {
-            llmrt_gpt_config gc = llmrt_model_gpt_config(&s->model_cfg);
-            rc = llmrt_gpt_qat_init_scales(&gc, u, buf);
-        }
+        if (!rc && init_scales) rc = llmrt_model_qat_init_scales(&s->model_cfg, u, buf);
         if (!rc) rc = set_unit_state(s, u, kind, buf);
         free(buf);
         if (rc) return rc;
@@ -1126,6 +1123,16 @@ static int resume_from(trainer *t, const char *dir, uint64_t *start_step)
     return rc;
 }
 
+/* The stream-wide number of the batch this rank reads next: its j-th batch
+ * of epoch e is slot j W + r of the epoch (core/data.h), so W ranks number
+ * their batches as one process with accum = W numbers the same ones. */
+static uint64_t stream_batch_number(trainer *t)
+{
+    uint64_t p = llmrt_batcher_position(t->batcher), m = llmrt_batcher_per_epoch(t->batcher);
+    uint64_t W = (uint64_t)llmrt_rt_world_size(t->s.rt), r = (uint64_t)llmrt_rt_rank(t->s.rt);
+    return p / m * m * W + p % m * W + r;
+}
+
 /* One optimizer step: accum micro-batches, clipping, AdamW. */
 static int train_step(trainer *t, long step, double lr, double *loss, double *grad_norm)
 {
@@ -1134,12 +1141,16 @@ static int train_step(trainer *t, long step, double lr, double *loss, double *gr
     double sum = 0.0, ls = t->loss_scale.scale;
     for (int micro = 0; micro < t->o.accum; micro++) {
         float l;
+        uint64_t batch = stream_batch_number(t);
         llmrt_batcher_next(t->batcher, t->inputs, t->targets);
-        /* bert: the window is the input; dynamic masking from the run's RNG
-         * (checkpointed, so a resumed run masks as the uninterrupted one). */
-        if (t->s.model_cfg.arch == LLMRT_ARCH_BERT)
-            llmrt_mlm_mask(&t->s.mlm, &t->rng, t->inputs, t->inputs, t->targets,
+        /* bert: the window is the input, masked from the batch's own stream
+         * (mlm.h), so that sharded runs and resumes mask alike. */
+        if (t->s.model_cfg.arch == LLMRT_ARCH_BERT) {
+            llmrt_rng mask_rng;
+            llmrt_mlm_batch_rng(&mask_rng, (uint64_t)t->o.seed, batch);
+            llmrt_mlm_mask(&t->s.mlm, &mask_rng, t->inputs, t->inputs, t->targets,
                            (size_t)B * (size_t)T);
+        }
         /* t5: the windows are span-corrupted with an RNG seeded from the
          * run's seed and the micro-batch's global slot in the data order
          * ((step * accum + micro) * world + rank, core/data.h), so W ranks

@@ -52,7 +52,8 @@ tests_model_test_span_LDADD = $(TEST_LIBS)
 
 EXTRA_DIST += tests/model/make_t5_fixture.py tests/model/t5_relu_fixture.safetensors \
 	tests/model/t5_gated_fixture.safetensors
-EXTRA_DIST += tests/model/make_bert_fixture.py tests/model/bert_tiny_fixture.safetensors
+EXTRA_DIST += tests/model/make_bert_fixture.py tests/model/bert_tiny_fixture.safetensors \
+	tests/model/make_bert_qat_fixture.py tests/model/bert_qat_fixture.safetensors
 EXTRA_DIST += tests/model/make_gpt_fixture.py tests/model/gpt_tiny_fixture.safetensors \
 	tests/model/make_qat_fixture.py tests/model/gpt_qat_fixture.safetensors \
 	tests/model/gpt_fixture_util.py tests/model/test_export_cli.sh

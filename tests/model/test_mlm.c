@@ -1,11 +1,13 @@
 /* test_mlm.c — the masking statistics of core/mlm.c over a large sample:
  * the chosen fraction within 0.5% of mask_prob (absolute: 15% +- 0.5%), the
  * [MASK] / random / kept split within 1%, and each rate within 5 standard
- * errors; specials never chosen; targets -1 off the chosen positions. */
+ * errors; specials never chosen; targets -1 off the chosen positions; the
+ * per-batch streams of the training loop. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "error.h"
 #include "mlm.h"
@@ -60,6 +62,42 @@ START_TEST(statistics)
 }
 END_TEST
 
+/* The training loop's streams, one per batch number (llmrt_mlm_batch_rng):
+ * a batch's masks depend on (seed, batch) only, differ between batches and
+ * seeds, and over 1024 batches of 2048 bytes the chosen fraction and the
+ * split keep the bounds above. */
+START_TEST(batch_streams)
+{
+    enum { N = 2048, BATCHES = 1024 };
+    static int32_t tok[N], in[N], tg[N], in2[N], tg2[N];
+    for (int i = 0; i < N; i++) tok[i] = (i * 37 + 11) % 256;
+    llmrt_mlm_config c = llmrt_mlm_default();
+    llmrt_rng a, b;
+    llmrt_mlm_batch_rng(&a, 7, 5);
+    (void)llmrt_rng_u64(&a); /* draws before do not matter: a fresh stream */
+    llmrt_mlm_batch_rng(&a, 7, 5);
+    llmrt_mlm_batch_rng(&b, 7, 5);
+    llmrt_mlm_mask(&c, &a, tok, in, tg, N);
+    llmrt_mlm_mask(&c, &b, tok, in2, tg2, N);
+    ck_assert(memcmp(in, in2, sizeof in) == 0 && memcmp(tg, tg2, sizeof tg) == 0);
+    llmrt_mlm_batch_rng(&b, 7, 6);
+    llmrt_mlm_mask(&c, &b, tok, in2, tg2, N);
+    ck_assert(memcmp(tg, tg2, sizeof tg) != 0);
+    llmrt_mlm_batch_rng(&b, 8, 5);
+    llmrt_mlm_mask(&c, &b, tok, in2, tg2, N);
+    ck_assert(memcmp(tg, tg2, sizeof tg) != 0);
+    size_t chosen = 0, masked = 0;
+    for (uint64_t k = 0; k < BATCHES; k++) {
+        llmrt_mlm_batch_rng(&a, 1337, k);
+        chosen += llmrt_mlm_mask(&c, &a, tok, in, tg, N);
+        for (int i = 0; i < N; i++) masked += in[i] == LLMRT_MLM_MASK;
+    }
+    double p = (double)chosen / ((double)N * BATCHES), fm = (double)masked / (double)chosen;
+    printf("per-batch streams: chosen %.4f, [MASK] %.4f of those\n", p, fm);
+    ck_assert(fabs(p - 0.15) < 0.005 && fabs(fm - 0.8) < 0.01);
+}
+END_TEST
+
 START_TEST(rates_configurable_and_checked)
 {
     llmrt_mlm_config c = {.mask_prob = 0.5, .mask_token_frac = 1.0, .random_token_frac = 0.0};
@@ -83,6 +121,7 @@ int main(void)
     Suite *s = suite_create("mlm");
     TCase *tc = tcase_create("masking");
     tcase_add_test(tc, statistics);
+    tcase_add_test(tc, batch_streams);
     tcase_add_test(tc, rates_configurable_and_checked);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -2,8 +2,10 @@
 # [model] arch = bert end to end: a short MLM run whose validation loss
 # falls, its checkpoint in BertForMaskedLM names and shapes, a resumed run
 # that repeats the uninterrupted one exactly (the masking RNG is in the
-# checkpoint), `llmrt eval` (MLM loss and accuracy), `llmrt fill-mask`, and
-# the errors (generate on bert, mask keys on gpt, a vocab without specials).
+# checkpoint), `llmrt eval` (MLM loss and accuracy), `llmrt fill-mask`,
+# training in bf16, fp16 and int8 QAT (and QAT's checkpoint, eval, fill-mask,
+# the export's refusal), and the errors (generate on bert, mask keys on gpt,
+# a vocab without specials).
 . "$(dirname "$0")/common.sh"
 
 BERT="--set model.arch=bert --set model.vocab=260 --set model.context=32 --set train.lr=3e-3"
@@ -45,6 +47,52 @@ grep -q '^mlm_loss ' "$TMP/e.out" && grep -q '^mlm_accuracy 0\.[0-9]*' "$TMP/e.o
 sed -n 1p "$TMP/f.out" | grep -q '^the number 12 is e.*en and$' \
     && grep -q '^mask at 18: byte [0-9]' "$TMP/f.out" \
     && pass "fill-mask: $(sed -n 1p "$TMP/f.out")" || { fail "fill-mask"; cat "$TMP/f.out"; }
+
+# Every format: bf16, fp16 (dynamic loss scaling) and int8 QAT train the
+# encoder: every loss finite, the validation loss falls as in fp32.
+for f in bf16 fp16 int8; do
+    # shellcheck disable=SC2086
+    "$LLMRT_BIN" train "$TMP/tiny.ini" $BERT --set runtime.format=$f --set train.out="$TMP/f-$f" \
+        --set train.steps=60 --set train.eval_every=20 --set train.checkpoint_every=60 \
+        >"$TMP/f-$f.log" 2>&1 || { fail "bert $f run"; tail -5 "$TMP/f-$f.log"; continue; }
+    first=$(losses "$TMP/f-$f/metrics.jsonl" | awk '$2 != "null" { print $2; exit }')
+    last=$(losses "$TMP/f-$f/metrics.jsonl" | awk '$2 != "null" { v = $2 } END { print v }')
+    if losses "$TMP/f-$f/metrics.jsonl" | grep -qiE 'nan|inf'; then
+        fail "bert $f: a loss or norm is not finite"
+    else
+        awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a - 0.3) }' \
+            && pass "bert $f: finite, MLM val loss falls: $first -> $last" \
+            || fail "bert $f: MLM val loss $first -> $last"
+    fi
+done
+# The QAT checkpoint carries the learned step sizes beside the weights; eval
+# and fill-mask run the fake-quantized model; the int8 export is gpt-only
+# and says so; an fp32 bert checkpoint starts a QAT run (LSQ's initial steps
+# from its weights).
+Q="$TMP/f-int8/step-000060/model.safetensors"
+grep -q '"bert.encoder.layer.1.intermediate.dense.weight_scale":{"dtype":"F32","shape":\[128\]' "$Q" \
+    && grep -q '"bert.encoder.layer.0.attention.self.query.weight_scale":{"dtype":"F32","shape":\[32\]' "$Q" \
+    && ! grep -q 'cls.predictions.transform.dense.weight_scale' "$Q" \
+    && pass "QAT checkpoint: step sizes of the blocks' linear weights only" \
+    || fail "QAT checkpoint step sizes"
+# shellcheck disable=SC2086
+"$LLMRT_BIN" eval "$TMP/tiny.ini" $BERT --set runtime.format=int8 --checkpoint "$TMP/f-int8" \
+    --batches 4 >"$TMP/qe.out" 2>&1 && grep -q '^mlm_accuracy 0\.[0-9]*' "$TMP/qe.out" \
+    && pass "eval of the QAT checkpoint: $(grep mlm_loss "$TMP/qe.out")" || { fail "QAT eval"; cat "$TMP/qe.out"; }
+# shellcheck disable=SC2086
+"$LLMRT_BIN" fill-mask "$TMP/tiny.ini" $BERT --set runtime.format=int8 --checkpoint "$TMP/f-int8" \
+    --prompt "the number [MASK]2 is" >"$TMP/qf.out" 2>&1 && grep -q '^mask at 11: byte' "$TMP/qf.out" \
+    && pass "fill-mask with QAT: $(sed -n 1p "$TMP/qf.out")" || { fail "QAT fill-mask"; cat "$TMP/qf.out"; }
+# shellcheck disable=SC2086
+"$LLMRT_BIN" export "$TMP/tiny.ini" $BERT --set runtime.format=int8 --checkpoint "$TMP/f-int8" \
+    --out "$TMP/q.safetensors" >"$TMP/qx.out" 2>&1
+[ $? -eq 1 ] && grep -q 'implemented for model.arch = gpt only' "$TMP/qx.out" && [ ! -e "$TMP/q.safetensors" ] \
+    && pass "export of a bert QAT checkpoint refused: gpt only" || { fail "bert export"; cat "$TMP/qx.out"; }
+# shellcheck disable=SC2086
+"$LLMRT_BIN" train "$TMP/tiny.ini" $BERT --set runtime.format=int8 --set train.out="$TMP/qi" \
+    --set train.steps=5 --set train.eval_every=0 \
+    --set train.init_from="$TMP/b/step-000060/model.safetensors" >"$TMP/qi.log" 2>&1 \
+    && pass "an fp32 bert checkpoint starts a QAT run" || { fail "fp32 -> QAT"; tail -5 "$TMP/qi.log"; }
 
 # Errors.
 # shellcheck disable=SC2086
