@@ -124,7 +124,7 @@ int llmrt_cmd_plan_scaling(llmrt_config *cfg, int has_config, const llmrt_plan_s
     /* The shape family: the config's model, else GPT-3-like. */
     llmrt_shape_family family = llmrt_shape_family_default;
     if (has_config) {
-        llmrt_gpt_config mc;
+        llmrt_model_config mc;
         if (llmrt_read_model_config(cfg, &mc)) return llmrt_cli_fail();
         family.aspect = (double)mc.dim / mc.layers;
         family.head_dim = mc.dim / mc.heads;

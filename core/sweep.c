@@ -33,7 +33,7 @@ typedef struct sweep_config {
     size_t n_shapes;
     long head_dim, min_steps, max_steps;
     long batch, accum, warmup;
-    llmrt_gpt_config base;
+    llmrt_model_config base;
 } sweep_config;
 
 static int parse_budgets(const char *text, sweep_config *s)
@@ -215,7 +215,7 @@ int llmrt_sweep_run(llmrt_config *cfg, const llmrt_sweep_opts *opts)
         for (size_t k = 0; k < s.n_shapes && !rc; k++) {
             index++;
             llmrt_scaling_row r = {0};
-            llmrt_gpt_config mc = s.base;
+            llmrt_model_config mc = s.base;
             mc.layers = s.layers[k];
             mc.dim = s.dims[k];
             mc.heads = (int)(mc.dim / s.head_dim);
@@ -225,7 +225,7 @@ int llmrt_sweep_run(llmrt_config *cfg, const llmrt_sweep_opts *opts)
             if (plus) memmove(plus, plus + 1, strlen(plus));
             snprintf(r.run, sizeof r.run, "C%s-L%d-d%d", budget, mc.layers, mc.dim);
             r.layers = mc.layers, r.dim = mc.dim, r.heads = mc.heads;
-            r.params = (double)llmrt_gpt_n_params(&mc);
+            r.params = (double)llmrt_model_n_params(&mc);
             r.budget = s.budgets[b];
             r.steps = lround(s.budgets[b] / (6.0 * r.params) / tokens_per_step);
             r.tokens = (double)r.steps * tokens_per_step;
