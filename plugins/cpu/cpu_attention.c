@@ -37,7 +37,6 @@
 #include <limits.h>
 #include <math.h>
 
-#include <cblas.h>
 #include <omp.h>
 
 /* Scores per thread block: qb * kv_len floats at most this many (256 KiB), so
@@ -65,8 +64,7 @@ static inline int64_t visible(const att *a, int64_t i)
 static void sgemm1(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *A,
                    int64_t lda, const float *Bm, int64_t ldb, float beta, float *C, int64_t ldc)
 {
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                (int)m, (int)n, (int)k, alpha, A, (int)lda, Bm, (int)ldb, beta, C, (int)ldc);
+    cpu_sgemm(ta, tb, m, n, k, alpha, A, lda, Bm, ldb, beta, C, ldc);
 }
 
 /* row[0:n] (+ bias) becomes softmax probabilities, row[n:len] zero; returns

@@ -36,7 +36,6 @@
 #include <limits.h>
 #include <math.h>
 
-#include <cblas.h>
 #include <omp.h>
 
 typedef struct gemm_args {
@@ -84,9 +83,7 @@ static void gemm_block(const gemm_args *g, int64_t i0, int64_t i1, int64_t j0, i
     }
     const float *a = g->ta ? g->a + i0 : g->a + i0 * g->lda;
     const float *b = g->tb ? g->b + j0 * g->ldb : g->b + j0;
-    cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans,
-                g->tb ? CblasTrans : CblasNoTrans, (int)mb, (int)nb, (int)g->k, g->alpha, a,
-                (int)g->lda, b, (int)g->ldb, beta, c, (int)g->ldc);
+    cpu_sgemm(g->ta, g->tb, mb, nb, g->k, g->alpha, a, g->lda, b, g->ldb, beta, c, g->ldc);
 }
 
 /* Below this many multiply-adds a product runs on the calling thread: the

@@ -7,6 +7,7 @@ plugins_cpu_llmrt_compute_cpu_la_SOURCES = \
 	plugins/cpu/cpu_internal.h \
 	plugins/cpu/cpu_plugin.c \
 	plugins/cpu/cpu_peak.c \
+	plugins/cpu/cpu_blas.c \
 	plugins/cpu/cpu_gemm.c \
 	plugins/cpu/cpu_reduce.c \
 	plugins/cpu/cpu_norm.c \

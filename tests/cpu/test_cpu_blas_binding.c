@@ -1,0 +1,67 @@
+/* test_cpu_blas_binding.c — the cpu backend's products run on the OpenBLAS
+ * it links even when another CBLAS comes first in the process.
+ *
+ * This program links libgslcblas (a reference CBLAS exporting the same
+ * cblas_* names) directly, so the global scope serves cblas_sgemm from it
+ * before the plugin's own dependencies: the situation of `llmrt`, whose
+ * libllmrt links libgsl -> libgslcblas (cpu_blas.c says why the plugin binds
+ * by address). The plugin's gemm must equal OpenBLAS's cblas_sgemm bit for
+ * bit and differ from the reference CBLAS's (a k = 1031 sum rounds
+ * differently in the two; if they happened to agree the test could not tell
+ * them apart, and says so). One thread, so the backend makes one call.
+ */
+#include <dlfcn.h>
+#include <gsl/gsl_cblas.h>
+#include <string.h>
+
+#include "cpu_test_util.h"
+
+typedef void (*sgemm_fn)(const enum CBLAS_ORDER, const enum CBLAS_TRANSPOSE,
+                         const enum CBLAS_TRANSPOSE, const int, const int, const int,
+                         const float, const float *, const int, const float *, const int,
+                         const float, float *, const int);
+
+START_TEST(gemm_runs_on_openblas)
+{
+    enum { M = 24, N = 40, K = 1031 };
+    float *a = rbuf((size_t)M * K, -1, 1), *b = rbuf((size_t)K * N, -1, 1);
+    float *c_plugin = fbuf((size_t)M * N);
+    static float c_ref[M * N], c_open[M * N];
+    llmrt_gemm_desc d = {.struct_size = sizeof d, .m = M, .n = N, .k = K, .alpha = 1.0f,
+                         .a = a, .lda = K, .a_type = LLMRT_DTYPE_F32,
+                         .b = b, .ldb = N, .b_type = LLMRT_DTYPE_F32,
+                         .c = c_plugin, .ldc = N, .c_type = LLMRT_DTYPE_F32};
+    ck_assert_int_eq(vt->gemm(ctx, &d), LLMRT_OK);
+
+    /* What the process's global scope calls cblas_sgemm: the reference CBLAS. */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a, K, b, N, 0.0f,
+                c_ref, N);
+    /* OpenBLAS's own, from the library the plugin loaded. */
+    void *h = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_NOLOAD);
+    ck_assert_msg(h != NULL, "libopenblas.so.0 is not loaded: %s", dlerror());
+    void *sym = dlsym(h, "cblas_sgemm");
+    ck_assert_ptr_nonnull(sym);
+    sgemm_fn open_sgemm;
+    memcpy(&open_sgemm, &sym, sizeof open_sgemm);
+    ck_assert_msg(sym != (void *)&cblas_sgemm, "OpenBLAS and the reference CBLAS are one symbol");
+    open_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a, K, b, N, 0.0f,
+               c_open, N);
+    dlclose(h);
+
+    ck_assert_msg(memcmp(c_ref, c_open, sizeof c_ref) != 0,
+                  "the reference CBLAS and OpenBLAS agree bit for bit here: this test cannot "
+                  "tell which one the plugin used");
+    expect_same("cpu gemm vs OpenBLAS cblas_sgemm", c_plugin, c_open, sizeof c_open);
+}
+END_TEST
+
+static void setup(void) { cpu_setup(7, "1"); }
+
+int main(void)
+{
+    if (cpu_load_plugin("test_cpu_blas_binding")) return 1;
+    Suite *s = suite_create("cpu_blas_binding");
+    const cpu_test tests[] = {{"gemm_runs_on_openblas", gemm_runs_on_openblas}};
+    cpu_add_tests(s, tests, 1, setup, 60);
+    return cpu_run_suite(s);
+}
