@@ -3,10 +3,12 @@
 # where cuda's probe finds no usable GPU. tests/gpu/run is the script a GPU
 # machine runs (docs/cuda.md).
 EXTRA_DIST += tests/gpu/run tests/gpu/bundle
-# tests/cuda/emu: cuda_attention.cu on a host emulation of CUDA (a developer
-# tool for machines without a GPU, not part of make check; docs/cuda.md).
+# tests/cuda/emu: the kernel files on a host emulation of CUDA, checked
+# against a double reference (attention) and the cpu backend (the others);
+# test_cuda_emu.sh runs it under make check, no GPU needed (docs/cuda.md).
 EXTRA_DIST += tests/cuda/emu/run tests/cuda/emu/transform.py tests/cuda/emu/emu.h \
-	tests/cuda/emu/emu.cc tests/cuda/emu/attention_check.cc
+	tests/cuda/emu/emu.cc tests/cuda/emu/attention_check.cc tests/cuda/emu/kernels_check.cc \
+	tests/cuda/emu/cuda_runtime.h tests/cuda/test_cuda_emu.sh
 if BUILD_CUDA
 if BUILD_CPU
 check_PROGRAMS += tests/cuda/test_cuda_ops tests/cuda/test_cuda_fused tests/cuda/test_cuda_lowp
@@ -31,5 +33,8 @@ tests_cuda_test_cuda_attention_SOURCES = tests/cuda/test_cuda_attention.c $(CUDA
 tests_cuda_test_cuda_attention_CFLAGS = $(TEST_CFLAGS)
 tests_cuda_test_cuda_attention_LDADD = $(CHECK_LIBS) -ldl -lm
 EXTRA_tests_cuda_test_cuda_attention_DEPENDENCIES = plugins/cpu/llmrt-compute-cpu.la plugins/cuda/llmrt-compute-cuda.la
+# The kernels on the host (no GPU): needs convert_dev.h (BUILD_CUDA) and the
+# cpu plugin, the reference; about 2.5 minutes of CPU.
+TESTS += tests/cuda/test_cuda_emu.sh
 endif
 endif

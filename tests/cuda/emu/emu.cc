@@ -4,7 +4,7 @@
  * (or reverse order with EMU_REVERSE set: a missing barrier then reads other
  * data, so the results of the two orders differ). A fiber runs until it
  * waits at a barrier or ends. A deadlock (a barrier that some thread never
- * reaches) hangs; tests/cuda/emu/run's timeout reports it. */
+ * reaches: a round in which no thread arrives anywhere or ends) aborts. */
 #include "emu.h"
 
 #include <ucontext.h>
@@ -13,9 +13,10 @@
 
 #include "convert_dev.h"
 
-emu_dim3 blockIdx, blockDim;
-emu_dim3 *emu_thread;
+dim3 blockIdx, blockDim, gridDim;
+dim3 *emu_thread;
 void *emu_smem;
+cudaError_t emu_last_error;
 
 namespace {
 
@@ -26,7 +27,11 @@ struct barrier {
 };
 
 std::vector<ucontext_t> fibers;
-std::vector<emu_dim3> tids;
+std::vector<dim3> tids;
+std::vector<void *> static_shared;  /* the block's static __shared__ arrays */
+std::vector<size_t> static_bytes;
+std::vector<size_t> static_next;    /* per thread: its next declaration */
+unsigned long progress;             /* arrivals and ends: a round without any deadlocks */
 std::vector<char *> stacks;
 std::vector<int> finished;
 ucontext_t scheduler;
@@ -40,6 +45,7 @@ void *body_arg;
 void wait(barrier &b, int members)
 {
     const int g = b.generation;
+    progress++;
     if (++b.count == members) {
         b.count = 0;
         b.generation++;
@@ -54,9 +60,41 @@ void fiber_main(int i)
 {
     body(body_arg);
     finished[i] = 1;
+    progress++;
 }
 
 } /* namespace */
+
+void *emu_static_shared(size_t bytes)
+{
+    const size_t k = static_next[current]++;
+    if (k == static_shared.size()) {
+        void *p = malloc(bytes ? bytes : 1);
+        memset(p, 0xA5, bytes); /* garbage, as shared memory starts */
+        static_shared.push_back(p);
+        static_bytes.push_back(bytes);
+    } else if (k > static_shared.size() || static_bytes[k] != bytes) {
+        fprintf(stderr, "emu: threads declared different __shared__ arrays\n");
+        abort();
+    }
+    return static_shared[k];
+}
+
+bool emu_launch_ok(dim3 grid, dim3 block, size_t smem)
+{
+    if (block.y != 1 || block.z != 1) {
+        fprintf(stderr, "emu: only 1-D blocks are emulated\n");
+        abort();
+    }
+    /* The device's limits (sm_90): 1024 threads, grid.x < 2^31, grid.y and
+     * grid.z <= 65535, 227 KiB of dynamic shared memory (after opt-in). */
+    if (block.x == 0 || block.x > 1024 || grid.x == 0 || grid.x > 0x7fffffffu || grid.y == 0 ||
+        grid.y > 65535 || grid.z == 0 || grid.z > 65535 || smem > 227 * 1024) {
+        emu_last_error = cudaErrorInvalidConfiguration;
+        return false;
+    }
+    return true;
+}
 
 void emu_sync_block(void) { wait(block_barrier, nthreads); }
 void emu_sync_warp(void) { wait(warp_barrier[current / WARP], WARP); }
@@ -105,22 +143,23 @@ void emu_mma(int bf16, float c[4], const uint32_t a[4], const uint32_t b[2])
     }
 }
 
-void emu_run_block(unsigned block, unsigned threads, size_t smem, emu_body fn, void *arg)
+void emu_run_block(dim3 block, unsigned threads, size_t smem, emu_body fn, void *arg)
 {
     static const int reverse = getenv("EMU_REVERSE") != NULL;
     if (threads > (unsigned)(WARP * MAX_WARPS)) {
         fprintf(stderr, "emu: %u threads per block\n", threads);
         abort();
     }
-    blockIdx.x = block;
-    blockDim.x = threads;
+    blockIdx = block;
+    blockDim = dim3(threads);
     nthreads = (int)threads;
     body = fn;
     body_arg = arg;
     emu_smem = malloc(smem ? smem : 1);
     memset(emu_smem, 0xA5, smem); /* shared memory starts as garbage */
     fibers.assign(threads, ucontext_t());
-    tids.assign(threads, emu_dim3{0, 0, 0});
+    tids.assign(threads, dim3(0, 0, 0));
+    static_next.assign(threads, 0);
     finished.assign(threads, 0);
     while (stacks.size() < threads) stacks.push_back((char *)malloc(STACK));
     block_barrier = barrier{0, 0};
@@ -134,6 +173,7 @@ void emu_run_block(unsigned block, unsigned threads, size_t smem, emu_body fn, v
         makecontext(&fibers[i], (void (*)(void))fiber_main, 1, (int)i);
     }
     for (int live = nthreads; live > 0;) {
+        const unsigned long before = progress;
         live = 0;
         for (int k = 0; k < nthreads; k++) {
             current = reverse ? nthreads - 1 - k : k;
@@ -142,7 +182,15 @@ void emu_run_block(unsigned block, unsigned threads, size_t smem, emu_body fn, v
             swapcontext(&scheduler, &fibers[current]);
             if (!finished[current]) live++;
         }
+        if (live && progress == before) {
+            fprintf(stderr, "emu: deadlock in block (%u, %u): %d threads wait at a barrier "
+                    "that the others never reach\n", block.x, block.y, live);
+            abort();
+        }
     }
+    for (void *p : static_shared) free(p);
+    static_shared.clear();
+    static_bytes.clear();
     free(emu_smem);
     emu_smem = NULL;
 }
