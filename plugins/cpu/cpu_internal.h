@@ -145,11 +145,8 @@ static inline float cpu_expf(float x)
 /* --- lifecycle, memory, streams (cpu_plugin.c); peak (cpu_peak.c) --- */
 int cpu_measure_caps(cpu_ctx *c);           /* fills peak_flops and peak_source */
 void cpu_read_cpu_model(char *buf, size_t size);
-/* cpu_blas.c: the OpenBLAS this plugin links, bound by address (not by
- * name, which another CBLAS in the process could serve). cpu_blas_bind()
- * before the first cpu_sgemm (cpu create does it); row-major operands. */
-int cpu_blas_bind(const llmrt_host_api *host);
-const char *cpu_blas_path(void);
+/* cpu_blas.c: a row-major sgemm through the Fortran BLAS entry point, which
+ * a CBLAS-only library elsewhere in the process (libgslcblas) cannot serve. */
 void cpu_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 const char *cpu_blas_corename(void);

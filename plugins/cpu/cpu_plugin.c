@@ -293,17 +293,11 @@ static int cpu_create(const llmrt_host_api *host, llmrt_params *params, void **c
     snprintf(c->device_name, sizeof c->device_name, "cpu: %s (%d thread%s, OpenBLAS %s)",
              c->cpu_model, c->threads, c->threads == 1 ? "" : "s", cpu_blas_corename());
 
-    int brc = cpu_blas_bind(host);
-    if (brc) {
-        free(c);
-        return brc;
-    }
     /* One pool of threads: OpenBLAS runs single-threaded inside our OpenMP
      * team (cpu_gemm.c splits the products). */
     openblas_set_num_threads(1);
     if (host->log)
-        host->log(LLMRT_LOG_INFO, "cpu", "%s; BLAS: %s (%s)", c->device_name, cpu_blas_config(),
-                  cpu_blas_path());
+        host->log(LLMRT_LOG_INFO, "cpu", "%s; BLAS: %s", c->device_name, cpu_blas_config());
     *ctx = c;
     return LLMRT_OK;
 }

@@ -23,8 +23,8 @@ TESTS += tests/cpu/test_cpu_ops tests/cpu/test_cpu_formats tests/cpu/test_cpu_fu
 	tests/cpu/test_cpu_t5_ops tests/cpu/test_cpu_blas_binding
 tests_cpu_test_cpu_blas_binding_SOURCES = tests/cpu/test_cpu_blas_binding.c $(cpu_test_common)
 tests_cpu_test_cpu_blas_binding_CFLAGS = $(TEST_CFLAGS) $(GSL_CFLAGS)
-# libgslcblas on purpose, ahead of anything the plugin brings (see the test).
-tests_cpu_test_cpu_blas_binding_LDADD = -lgslcblas $(cpu_test_ldadd)
+# libgslcblas on purpose, ahead of OpenBLAS and of what the plugin brings.
+tests_cpu_test_cpu_blas_binding_LDADD = -lgslcblas $(OPENBLAS_LIBS) $(cpu_test_ldadd)
 EXTRA_tests_cpu_test_cpu_blas_binding_DEPENDENCIES = $(cpu_test_deps)
 tests_cpu_test_cpu_t5_ops_SOURCES = tests/cpu/test_cpu_t5_ops.c $(cpu_test_common)
 tests_cpu_test_cpu_t5_ops_CFLAGS = $(TEST_CFLAGS)
