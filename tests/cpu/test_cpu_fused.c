@@ -241,6 +241,8 @@ START_TEST(test_adamw_params_out_split)
 {
     const size_t n = 5000, half = 1777;
     float *p = rbuf(n, -1, 1), *m = fbuf(n), *v = fbuf(n), *g = rbuf(n, -1, 1);
+    memset(m, 0, n * sizeof *m); /* Adam's moments start at zero (t = 1) */
+    memset(v, 0, n * sizeof *v);
     float *p2 = copyf(p, n), *m2 = copyf(m, n), *v2 = copyf(v, n);
     uint16_t *one = dbuf(n * 2), *two = dbuf(n * 2);
     llmrt_adamw_desc d = {
