@@ -171,7 +171,7 @@ static int t_check(const llmrt_model_config *c)
 {
     if (c->qat)
         return llmrt_error(LLMRT_ERR_INVALID,
-                           "t5: int8 QAT ([runtime] format = int8) is implemented for gpt only");
+                           "t5: int8 QAT ([runtime] format = int8) is implemented for gpt and bert only");
     llmrt_t5_config t = llmrt_model_t5_config(c);
     return llmrt_t5_config_check(&t);
 }

@@ -17,7 +17,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <llmrt/llmrt.h>
