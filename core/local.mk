@@ -18,6 +18,7 @@ core_libllmrt_la_SOURCES = \
 	core/span.c core/span.h \
 	core/model.c core/model.h \
 	core/qat.c core/qat.h \
+	core/lr_scale.c core/lr_scale.h \
 	core/data.c core/data.h \
 	core/tokenizer.c core/tokenizer.h \
 	core/fileio.c core/fileio.h \

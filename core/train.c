@@ -24,6 +24,7 @@
 #include "plan.h"
 #include "precision.h"
 #include "loss_scale.h"
+#include "lr_scale.h"
 #include "qat.h"
 #include "rng.h"
 #include "safetensors.h"
@@ -669,6 +670,7 @@ typedef struct train_opts {
     long steps, batch, accum, warmup, eval_every, eval_batches, checkpoint_every, keep;
     long log_every;
     double lr, min_lr, weight_decay, beta1, beta2, eps, grad_clip;
+    llmrt_lr_scale_kind lr_scale;
     long seed;
 } train_opts;
 
@@ -676,6 +678,8 @@ static int read_train_config(llmrt_config *cfg, train_opts *o)
 {
     static const char *const schedules[] = {"cosine", "constant", NULL};
     static const char *const ckpt_formats[] = {"auto", "sharded", NULL};
+    static const char *const lr_scales[] = {"none", "rms", NULL};
+    const char *lr_scale = NULL;
     int rc;
     if ((rc = llmrt_config_string(cfg, "data", "train", "",
                                   "training data: a .txt file (bytes) or an llm.c .bin file",
@@ -714,6 +718,10 @@ static int read_train_config(llmrt_config *cfg, train_opts *o)
         (rc = llmrt_config_double(cfg, "train", "grad_clip", 1.0, 0.0, 1e9,
                                   "clip the global gradient norm to this (0: off)",
                                   &o->grad_clip)) ||
+        (rc = llmrt_config_choice(cfg, "train", "lr_scale", "none", lr_scales,
+                                  "per-tensor step size: none (AdamW) or rms (each tensor's "
+                                  "lr times max(1e-3, its RMS), Adafactor's relative step)",
+                                  &lr_scale)) ||
         (rc = llmrt_config_int(cfg, "train", "seed", 1337, 0, 0x7fffffffffffffffL,
                                "seed of initialisation and data order", &o->seed)) ||
         (rc = llmrt_config_int(cfg, "train", "eval_every", 100, 0, 1000000000L,
@@ -741,6 +749,7 @@ static int read_train_config(llmrt_config *cfg, train_opts *o)
                                   "continue a run: auto (the latest checkpoint in out, if "
                                   "any) or a checkpoint directory", &o->resume)))
         return rc;
+    o->lr_scale = strcmp(lr_scale, "rms") ? LLMRT_LR_SCALE_NONE : LLMRT_LR_SCALE_RMS;
     if (!o->train_path[0])
         return llmrt_error(LLMRT_ERR_INVALID, "[data] train is not set (a .txt or llm.c .bin "
                            "file to train on)");
@@ -783,6 +792,8 @@ typedef struct trainer {
     llmrt_loss_scale loss_scale; /* dynamic loss scaling (fp16) */
     int64_t adam_t;              /* optimizer steps taken (skipped ones are not) */
     int skipped;                 /* the last step was skipped */
+    double *sq_sums;             /* lr_scale = rms: per tensor (strategy.h rule 10) */
+    float *lr_scales;
 } trainer;
 
 /* A barrier that carries errors: every rank learns whether any rank failed. */
@@ -1209,6 +1220,18 @@ static int train_step(trainer *t, long step, double lr, double *loss, double *gr
     float scale = (float)(1.0 / ls);
     if (t->o.grad_clip > 0.0 && *grad_norm > t->o.grad_clip)
         scale = (float)(t->o.grad_clip / *grad_norm / ls);
+    if (t->o.lr_scale == LLMRT_LR_SCALE_RMS) {
+        /* Collective: every rank measures, as every rank steps. */
+        const llmrt_model_layout *layout = llmrt_model_get_layout(t->s.model);
+        if ((rc = st->param_sq_sums(sctx, t->sq_sums))) return rc;
+        llmrt_lr_scale_rms(layout, t->sq_sums, LLMRT_LR_SCALE_RMS_FLOOR, t->lr_scales);
+        for (size_t k = 0, n = llmrt_lr_scale_count(layout); k < n; k++)
+            if (!isfinite(t->lr_scales[k]))
+                return llmrt_error(LLMRT_ERR_INVALID,
+                                   "step %ld: a parameter tensor's RMS is %g ([train] lr_scale "
+                                   "= rms); training diverged (lower [train] lr)",
+                                   step + 1, (double)t->lr_scales[k]);
+    }
     llmrt_optim_step os = {
         .struct_size = sizeof os,
         .lr = (float)lr,
@@ -1218,6 +1241,7 @@ static int train_step(trainer *t, long step, double lr, double *loss, double *gr
         .weight_decay = (float)t->o.weight_decay,
         .grad_scale = scale,
         .t = ++t->adam_t,
+        .lr_scales = t->o.lr_scale == LLMRT_LR_SCALE_RMS ? t->lr_scales : NULL,
     };
     return st->optimizer_step(sctx, &os);
 }
@@ -1230,6 +1254,8 @@ static void trainer_free(trainer *t)
     free(t->targets);
     free(t->t5_inputs);
     free(t->t5_targets);
+    free(t->sq_sums);
+    free(t->lr_scales);
     if (t->batcher) llmrt_batcher_free(t->batcher);
     if (t->train_ds) llmrt_dataset_close(t->train_ds);
     llmrt_session_close(&t->s);
@@ -1356,6 +1382,23 @@ int llmrt_train_run(llmrt_config *cfg)
                              "strategy %s cannot do (no zero_grad, ABI 1.1)",
                              llmrt_rt_component_name(t.s.rt, LLMRT_KIND_STRATEGY));
             goto out;
+        }
+        if (t.o.lr_scale == LLMRT_LR_SCALE_RMS) {
+            if (!LLMRT_HAS(st, st->struct_size, param_sq_sums)) {
+                rc = llmrt_error(LLMRT_ERR_UNSUPPORTED,
+                                 "[train] lr_scale = rms needs each tensor's RMS, which "
+                                 "strategy %s does not measure (no param_sq_sums, ABI 1.3): "
+                                 "use lr_scale = none or the shard plugin's ddp, zero or fsdp",
+                                 llmrt_rt_component_name(t.s.rt, LLMRT_KIND_STRATEGY));
+                goto out;
+            }
+            size_t n = llmrt_lr_scale_count(llmrt_model_get_layout(t.s.model));
+            t.sq_sums = calloc(n ? n : 1, sizeof *t.sq_sums);
+            t.lr_scales = calloc(n ? n : 1, sizeof *t.lr_scales);
+            if (!t.sq_sums || !t.lr_scales) {
+                rc = llmrt_error(LLMRT_ERR_NOMEM, "out of host memory for %zu lr scales", n);
+                goto out;
+            }
         }
     }
 

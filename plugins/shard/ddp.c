@@ -323,21 +323,23 @@ static int ddp_optimizer_step(void *vctx, const llmrt_optim_step *step)
     if (rc) return rc;
     const llmrt_compute_vtable *vt = c->svc->compute;
     void *cc = c->svc->compute_ctx;
+    size_t k = 0; /* tensor number (rule 10) */
     for (size_t u = 0; u < c->layout->n_units; u++) {
         const llmrt_unit_desc *unit = &c->layout->units[u];
         size_t base = c->offsets[u];
         float *p = state_ptr(c, LLMRT_STATE_PARAMS, u);
         char *pu = param_ptr(c, u);
-        for (size_t t = 0; t < unit->n_tensors; t++) {
+        for (size_t t = 0; t < unit->n_tensors; t++, k++) {
             const llmrt_tensor_desc *td = &unit->tensors[t];
             size_t o = base + td->offset;
+            llmrt_optim_step ts = llmrt_shard_tensor_step(step, k);
             if (c->ty.fused_adamw)
-                rc = llmrt_shard_adamw_write(c->svc, step, td->weight_decay, td->numel,
+                rc = llmrt_shard_adamw_write(c->svc, &ts, td->weight_decay, td->numel,
                                              p + td->offset, c->grads + o * c->ty.gsz,
                                              c->ty.grad, c->m + o, c->v + o, &c->ty, u,
                                              pu + td->offset * c->ty.psz, td->offset);
             else
-                rc = llmrt_shard_adamw(c->svc, step, td->weight_decay, td->numel,
+                rc = llmrt_shard_adamw(c->svc, &ts, td->weight_decay, td->numel,
                                        p + td->offset, c->grads + o * c->ty.gsz, c->ty.grad,
                                        c->m + o, c->v + o);
             if (rc) return rc;
@@ -360,6 +362,25 @@ static int ddp_zero_grad(void *vctx)
                                    c->offsets[c->layout->n_units] * c->ty.gsz, NULL);
 }
 
+/* strategy.h rule 10: every replica holds every tensor whole. */
+static int ddp_param_sq_sums(void *vctx, double *sums)
+{
+    ddp_ctx *c = vctx;
+    size_t k = 0;
+    for (size_t u = 0; u < c->layout->n_units; u++) {
+        const llmrt_unit_desc *unit = &c->layout->units[u];
+        const float *p = state_ptr(c, LLMRT_STATE_PARAMS, u);
+        for (size_t t = 0; t < unit->n_tensors; t++, k++) {
+            int rc = c->svc->compute->sum_squares(c->svc->compute_ctx,
+                                                  p + unit->tensors[t].offset,
+                                                  unit->tensors[t].numel, LLMRT_DTYPE_F32,
+                                                  &sums[k]);
+            if (rc) return rc;
+        }
+    }
+    return LLMRT_OK;
+}
+
 const llmrt_strategy_vtable llmrt_shard_ddp_vtable = {
     .struct_size = sizeof(llmrt_strategy_vtable),
     .create = ddp_create,
@@ -376,4 +397,5 @@ const llmrt_strategy_vtable llmrt_shard_ddp_vtable = {
     .grad_norm_sq = ddp_grad_norm_sq,
     .optimizer_step = ddp_optimizer_step,
     .zero_grad = ddp_zero_grad,
+    .param_sq_sums = ddp_param_sq_sums,
 };

@@ -22,6 +22,14 @@ int llmrt_shard_adamw(const llmrt_strategy_services *svc, const llmrt_optim_step
                       int weight_decay, size_t n, float *params, const void *grads,
                       llmrt_dtype grad_type, float *m, float *v);
 
+/* The number of tensors of the layout (the length of param_sq_sums()'s
+ * output and of llmrt_optim_step.lr_scales, strategy.h rule 10). */
+size_t llmrt_shard_n_tensors(const llmrt_model_layout *layout);
+
+/* The step of tensor k (numbered as in rule 10): *step with lr multiplied by
+ * step->lr_scales[k] when the core passed scales (ABI 1.3), else *step. */
+llmrt_optim_step llmrt_shard_tensor_step(const llmrt_optim_step *step, size_t k);
+
 /* The dtypes of a job (strategy.h rule 8), read from the layout. */
 typedef struct llmrt_shard_types {
     llmrt_dtype param, grad, reduce;
@@ -96,7 +104,8 @@ int llmrt_sharded_plan(const llmrt_host_api *host, const llmrt_shard_opts *opts,
     .post_backward = llmrt_sharded_post_backward,                               \
     .grad_norm_sq = llmrt_sharded_grad_norm_sq,                                 \
     .optimizer_step = llmrt_sharded_optimizer_step,                             \
-    .zero_grad = llmrt_sharded_zero_grad
+    .zero_grad = llmrt_sharded_zero_grad,                                       \
+    .param_sq_sums = llmrt_sharded_param_sq_sums
 void llmrt_sharded_destroy(void *ctx);
 int llmrt_sharded_shard_range(void *ctx, size_t unit, size_t *begin, size_t *end);
 int llmrt_sharded_get_state(void *ctx, size_t unit, llmrt_state_kind kind, float *host);
@@ -109,6 +118,7 @@ int llmrt_sharded_post_backward(void *ctx, size_t unit);
 int llmrt_sharded_grad_norm_sq(void *ctx, double *norm_sq);
 int llmrt_sharded_optimizer_step(void *ctx, const llmrt_optim_step *step);
 int llmrt_sharded_zero_grad(void *ctx);
+int llmrt_sharded_param_sq_sums(void *ctx, double *sums);
 
 /* --- dry runs for plan() (plan_sim.c) -----------------------------------
  * Services that do nothing but count allocations by category, so that plan()

@@ -36,6 +36,22 @@ static llmrt_adamw_desc adamw_desc(const llmrt_optim_step *step, int weight_deca
     };
 }
 
+size_t llmrt_shard_n_tensors(const llmrt_model_layout *layout)
+{
+    size_t n = 0;
+    for (size_t u = 0; u < layout->n_units; u++) n += layout->units[u].n_tensors;
+    return n;
+}
+
+llmrt_optim_step llmrt_shard_tensor_step(const llmrt_optim_step *step, size_t k)
+{
+    llmrt_optim_step s = *step;
+    if (step->struct_size >= offsetof(llmrt_optim_step, lr_scales) + sizeof step->lr_scales &&
+        step->lr_scales)
+        s.lr = step->lr * step->lr_scales[k];
+    return s;
+}
+
 int llmrt_shard_adamw(const llmrt_strategy_services *svc, const llmrt_optim_step *step,
                       int weight_decay, size_t n, float *params, const void *grads,
                       llmrt_dtype grad_type, float *m, float *v)

@@ -73,7 +73,10 @@ typedef struct sh_ctx {
     char *own_p, *own_g;                  /* stage 3 params, stage 2/3 grads */
     float *master;                        /* fp32 masters of the own slices, or NULL */
     float *m, *v;
-    double *norm_buf;                     /* COMM: the norm's allreduce */
+    double *norm_buf;                     /* COMM: the allreduce of the gradient norm
+                                             (1 value) or of the per-tensor sums of
+                                             squares (n_tensors values, rule 10) */
+    size_t n_tensors;
     int last_micro;
     int inflight;                         /* all-gathers in flight */
     long last_rs;                         /* unit of the latest reduce-scatter, or -1 */
@@ -448,7 +451,10 @@ int llmrt_sharded_create(const llmrt_host_api *host, const llmrt_shard_opts *opt
                        (rc = sh_zero(c, c->master, own_f))))
         goto fail;
     void *nb = NULL;
-    if ((rc = svc->alloc(svc->rt, LLMRT_MEM_COMM, sizeof(double), &nb))) goto fail;
+    c->n_tensors = llmrt_shard_n_tensors(layout);
+    if ((rc = svc->alloc(svc->rt, LLMRT_MEM_COMM,
+                         (c->n_tensors > 1 ? c->n_tensors : 1) * sizeof(double), &nb)))
+        goto fail;
     c->norm_buf = nb;
     *out = c;
     return LLMRT_OK;
@@ -635,6 +641,43 @@ int llmrt_sharded_grad_norm_sq(void *vctx, double *norm_sq)
     return LLMRT_OK;
 }
 
+/* strategy.h rule 10: each rank sums the squares of its pieces of each
+ * tensor; the shard group's allreduce adds the pieces (replicas of a hybrid
+ * job hold the same slices, so the shard group has every piece once). */
+int llmrt_sharded_param_sq_sums(void *vctx, double *sums)
+{
+    sh_ctx *c = vctx;
+    int rc = wait_all(c);
+    if (rc) return rc;
+    const llmrt_compute_vtable *vt = c->svc->compute;
+    void *cc = c->svc->compute_ctx;
+    size_t k = 0;
+    for (size_t u = 0; u < c->n; u++) {
+        const llmrt_unit_desc *unit = &c->layout->units[u];
+        const sh_unit *x = &c->u[u];
+        const float *p = master_slice(c, u);
+        for (size_t t = 0; t < unit->n_tensors; t++, k++) {
+            const llmrt_tensor_desc *td = &unit->tensors[t];
+            size_t lo = td->offset > x->begin ? td->offset : x->begin;
+            size_t hi = td->offset + td->numel < x->end ? td->offset + td->numel : x->end;
+            sums[k] = 0.0;
+            rc = lo < hi ? vt->sum_squares(cc, p + (lo - x->begin), hi - lo,
+                                               LLMRT_DTYPE_F32, &sums[k])
+                             : LLMRT_OK;
+            if (rc) return rc;
+        }
+    }
+    if (!c->n_tensors) return LLMRT_OK;
+    const llmrt_strategy_services *s = c->shard;
+    size_t bytes = c->n_tensors * sizeof *sums;
+    if ((rc = vt->copy_to_device(cc, c->norm_buf, sums, bytes, NULL)) ||
+        (rc = s->allreduce(s->rt, c->norm_buf, c->norm_buf, c->n_tensors, LLMRT_DTYPE_F64,
+                           LLMRT_REDUCE_SUM, NULL)) ||
+        (rc = vt->copy_to_host(cc, sums, c->norm_buf, bytes, NULL)))
+        return rc;
+    return LLMRT_OK;
+}
+
 static int zero_grads(sh_ctx *c)
 {
     return c->o.stage == 1 ? sh_zero(c, c->full_g, c->full_total * c->ty.gsz)
@@ -647,23 +690,25 @@ int llmrt_sharded_optimizer_step(void *vctx, const llmrt_optim_step *step)
     int rc = wait_all(c);
     if (!rc) rc = drop_prefetched(c);
     if (rc) return rc;
+    size_t k = 0; /* tensor number (rule 10) */
     for (size_t u = 0; u < c->n; u++) {
         const llmrt_unit_desc *unit = &c->layout->units[u];
         sh_unit *x = &c->u[u];
         float *p = master_slice(c, u), *m = c->m + x->own_off, *v = c->v + x->own_off;
         char *g = grad_slice(c, u);
-        for (size_t t = 0; t < unit->n_tensors; t++) {
+        for (size_t t = 0; t < unit->n_tensors; t++, k++) {
             const llmrt_tensor_desc *td = &unit->tensors[t];
             size_t lo = td->offset > x->begin ? td->offset : x->begin;
             size_t hi = td->offset + td->numel < x->end ? td->offset + td->numel : x->end;
             if (lo >= hi) continue;
             size_t o = lo - x->begin;
+            llmrt_optim_step ts = llmrt_shard_tensor_step(step, k);
             if (c->ty.fused_adamw)
-                rc = llmrt_shard_adamw_write(c->svc, step, td->weight_decay, hi - lo, p + o,
+                rc = llmrt_shard_adamw_write(c->svc, &ts, td->weight_decay, hi - lo, p + o,
                                              g + o * c->ty.gsz, c->ty.grad, m + o, v + o,
                                              &c->ty, u, param_slice(c, u) + o * c->ty.psz, lo);
             else
-                rc = llmrt_shard_adamw(c->svc, step, td->weight_decay, hi - lo, p + o,
+                rc = llmrt_shard_adamw(c->svc, &ts, td->weight_decay, hi - lo, p + o,
                                        g + o * c->ty.gsz, c->ty.grad, m + o, v + o);
             if (rc) return rc;
         }

@@ -35,7 +35,7 @@ extern "C" {
 
 #define LLMRT_PLUGIN_MAGIC 0x4c4c4d52u /* "LLMR" */
 #define LLMRT_ABI_MAJOR 1
-#define LLMRT_ABI_MINOR 2
+#define LLMRT_ABI_MINOR 3
 
 /* The exported symbol's name for this ABI major. */
 #define LLMRT_PLUGIN_SYMBOL "llmrt_plugin_v1"

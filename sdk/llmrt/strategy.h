@@ -52,6 +52,17 @@
  *  9. zero_grad() (ABI 1.1) ends a step without stepping: the gradients are
  *     discarded and zeroed, parameters and optimizer state are untouched
  *     (fp16 loss scaling skips a step that overflowed, on every rank).
+ * 10. Per-tensor step sizes (ABI 1.3, optional). A strategy that implements
+ *     param_sq_sums() fills sums[k], for every tensor k of the layout
+ *     (numbered units first, then tensors in order: unit 0's tensors are
+ *     0 .. n_tensors - 1, and so on), with the sum of squares of that
+ *     tensor's fp32 (master) parameters over the whole tensor, the same on
+ *     every rank (a sharded strategy reduces its pieces over the shard
+ *     group). It then also honours llmrt_optim_step.lr_scales: when non-NULL,
+ *     tensor k steps with lr * lr_scales[k] (AdamW's decoupled decay, which lr
+ *     multiplies, included). The core uses both for [train] lr_scale = rms
+ *     (Adafactor's relative step size on AdamW) and only with a strategy that
+ *     has param_sq_sums.
  */
 #ifndef LLMRT_STRATEGY_H
 #define LLMRT_STRATEGY_H
@@ -99,6 +110,12 @@ typedef struct llmrt_optim_step {
     float lr, beta1, beta2, eps, weight_decay;
     float grad_scale;        /* multiplies the gradient first (clipping, unscaling) */
     int64_t t;               /* AdamW step number, from 1 */
+
+    /* --- ABI 1.3 --- */
+    /* Rule 10: a multiplier of lr per tensor of the layout (in the order of
+     * param_sq_sums), or NULL for 1 everywhere. Owned by the core, valid for
+     * the call. */
+    const float *lr_scales;
 } llmrt_optim_step;
 
 /* What optimizer/parameter state a checkpoint moves. */
@@ -187,6 +204,13 @@ typedef struct llmrt_strategy_vtable {
     /* --- ABI 1.1 --- */
     /* Rule 9. Called instead of optimizer_step(), after grad_norm_sq(). */
     int (*zero_grad)(void *ctx);
+
+    /* --- ABI 1.3 --- */
+    /* Rule 10 (optional: NULL when the strategy does not scale steps per
+     * tensor). `sums` has one double per tensor of the layout. Collective over
+     * the ranks, like grad_norm_sq(); call it between the last post_backward()
+     * of a step and optimizer_step(). */
+    int (*param_sq_sums)(void *ctx, double *sums);
 } llmrt_strategy_vtable;
 
 #ifdef __cplusplus

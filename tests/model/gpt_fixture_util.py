@@ -114,23 +114,38 @@ def loss_and_grads(forward, params32, inputs, targets):
     return loss, {n: v.grad.detach().clone() for n, v in p64.items()}
 
 
-def adamw_losses(forward, params32, inputs, targets, adam, steps, after_step=None):
+def adamw_losses(forward, params32, inputs, targets, adam, steps, after_step=None,
+                 rms_floor=None):
     """torch.optim.AdamW in float64 from the float32 parameters, the same
     batch every step, weight decay adam["weight_decay"] on 2-D tensors and 0
     on the others: the loss before each of `steps` steps. after_step(params)
-    runs after each step."""
+    runs after each step.
+
+    rms_floor: [train] lr_scale = rms (core/lr_scale.h): one group per tensor
+    whose lr, before each step, is adam["lr"] * max(rms_floor, RMS of the
+    tensor) (Adafactor's relative step; AdamW's decoupled decay, which
+    multiplies the group's lr, scales with it)."""
     q64 = {n: v.to(torch.float64).requires_grad_(True) for n, v in params32.items()}
-    decay = [v for n, v in q64.items() if v.dim() == 2]
-    no_decay = [v for n, v in q64.items() if v.dim() != 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": adam["weight_decay"]},
-                             {"params": no_decay, "weight_decay": 0.0}],
-                            lr=adam["lr"], betas=adam["betas"], eps=adam["eps"])
+    if rms_floor is None:
+        decay = [v for n, v in q64.items() if v.dim() == 2]
+        no_decay = [v for n, v in q64.items() if v.dim() != 2]
+        groups = [{"params": decay, "weight_decay": adam["weight_decay"]},
+                  {"params": no_decay, "weight_decay": 0.0}]
+    else:
+        groups = [{"params": [v], "weight_decay": adam["weight_decay"] if v.dim() == 2 else 0.0}
+                  for v in q64.values()]
+    opt = torch.optim.AdamW(groups, lr=adam["lr"], betas=adam["betas"], eps=adam["eps"])
     losses = []
     for _ in range(steps):
         opt.zero_grad(set_to_none=True)
         _, l = forward(q64, inputs, targets)
         l.backward()
         losses.append(l.item())
+        if rms_floor is not None:
+            with torch.no_grad():
+                for g in opt.param_groups:
+                    rms = g["params"][0].pow(2).mean().sqrt().item()
+                    g["lr"] = adam["lr"] * max(rms_floor, rms)
         opt.step()
         if after_step:
             after_step(q64)

@@ -26,6 +26,8 @@ each holding
   loss                   F32  [1] mean cross-entropy over the labels >= 0
   grad.<HF name>         F32  d loss / d parameter
   adam_losses            F32  [10] the loss before each of 10 AdamW steps
+  adam_rms_losses        F32  [10] the same with [train] lr_scale = rms at lr
+                              1e-2: each tensor's lr times max(1e-3, its RMS)
   buckets.bidirectional  I32  [601] _relative_position_bucket(r, True, 32, 128)
   buckets.causal         I32  [601] ... (r, False, 32, 128), r = -300 .. 300
 
@@ -56,6 +58,9 @@ EPS = 1e-6
 SEED = 20261126
 ADAM = dict(lr=1e-3, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1)
 ADAM_STEPS = 10
+# lr_scale = rms multiplies lr by RMS values of 0.03 to 1 here: a larger base.
+ADAM_RMS = dict(ADAM, lr=1e-2)
+RMS_FLOOR = 1e-3
 
 
 def ff_specs(prefix, ff, C):
@@ -231,6 +236,8 @@ def make_fixture(ff, tied, file):
     forward = make_forward(ff, tied)
     loss, grads = base.loss_and_grads(forward, params32, inputs, targets)
     losses = base.adamw_losses(forward, params32, inputs, targets, ADAM, ADAM_STEPS)
+    rms_losses = base.adamw_losses(forward, params32, inputs, targets, ADAM_RMS, ADAM_STEPS,
+                                   rms_floor=RMS_FLOOR)
     names = [n for n, _, _ in param_specs(ff, tied)]
     rel = torch.arange(-300, 301, dtype=torch.long)
     tensors = [(n, params32[n]) for n in names]
@@ -238,6 +245,7 @@ def make_fixture(ff, tied, file):
     tensors += [("loss", torch.tensor([loss.item()], dtype=torch.float32))]
     tensors += [("grad." + n, grads[n].to(torch.float32)) for n in names]
     tensors += [("adam_losses", torch.tensor(losses, dtype=torch.float32))]
+    tensors += [("adam_rms_losses", torch.tensor(rms_losses, dtype=torch.float32))]
     tensors += [("buckets.bidirectional",
                  relative_position_bucket(rel, True, 32, 128).to(torch.int32)),
                 ("buckets.causal", relative_position_bucket(rel, False, 32, 128).to(torch.int32))]
@@ -255,12 +263,14 @@ def make_fixture(ff, tied, file):
         "adam.lr": repr(ADAM["lr"]), "adam.beta1": repr(ADAM["betas"][0]),
         "adam.beta2": repr(ADAM["betas"][1]), "adam.eps": repr(ADAM["eps"]),
         "adam.weight_decay": repr(ADAM["weight_decay"]), "adam.steps": str(ADAM_STEPS),
+        "adam_rms.lr": repr(ADAM_RMS["lr"]), "adam_rms.floor": repr(RMS_FLOOR),
         "loss": repr(loss.item()),
     }
     out = os.path.join(os.path.dirname(os.path.abspath(__file__)), file)
     base.write_safetensors(out, tensors, metadata)
-    print("wrote %s: loss %.6f, adam losses %s" % (
-        out, loss.item(), " ".join("%.6f" % x for x in losses)))
+    print("wrote %s: loss %.6f, adam losses %s, rms %s" % (
+        out, loss.item(), " ".join("%.6f" % x for x in losses),
+        " ".join("%.6f" % x for x in rms_losses)))
 
 
 def main():

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "gpt_test_util.h"
+#include "lr_scale.h"
 #include "safetensors.h"
 #include "t5.h"
 
@@ -149,40 +150,76 @@ START_TEST(loss_and_gradients)
 }
 END_TEST
 
-START_TEST(adamw_trajectory)
+/* The fixture's `losses` (named by key) before each AdamW step at lr `lr`;
+ * floor > 0: [train] lr_scale = rms with that floor, measured and applied
+ * through the strategy as core/train.c does (strategy.h rule 10). */
+static void check_trajectory(int fixture, const char *key, double lr, double floor)
 {
     t5_run r;
-    run_open(&r, FIXTURES[_i]);
+    run_open(&r, FIXTURES[fixture]);
     size_t n = (size_t)gpt_fixture_meta_int(r.fx, "adam.steps");
-    float *ref = gpt_fixture_f32(r.fx, "adam_losses", n);
+    float *ref = gpt_fixture_f32(r.fx, key, n);
+    void *sctx;
+    const llmrt_strategy_vtable *st = llmrt_rt_strategy(r.rt, &sctx);
+    const llmrt_model_layout *layout = llmrt_t5_layout(r.model);
+    size_t n_tensors = llmrt_lr_scale_count(layout);
+    double *sums = calloc(n_tensors, sizeof *sums);
+    float *scales = calloc(n_tensors, sizeof *scales);
+    ck_assert(sums && scales);
+    ck_assert(floor == 0.0 || LLMRT_HAS(st, st->struct_size, param_sq_sums));
     llmrt_optim_step step = {
         .struct_size = sizeof step,
-        .lr = (float)gpt_fixture_meta_double(r.fx, "adam.lr"),
+        .lr = (float)lr,
         .beta1 = (float)gpt_fixture_meta_double(r.fx, "adam.beta1"),
         .beta2 = (float)gpt_fixture_meta_double(r.fx, "adam.beta2"),
         .eps = (float)gpt_fixture_meta_double(r.fx, "adam.eps"),
         .weight_decay = (float)gpt_fixture_meta_double(r.fx, "adam.weight_decay"),
         .grad_scale = 1.0f,
+        .lr_scales = floor > 0.0 ? scales : NULL,
     };
-    void *sctx;
-    const llmrt_strategy_vtable *st = llmrt_rt_strategy(r.rt, &sctx);
     double worst = 0.0;
     for (size_t i = 0; i < n; i++) {
         float loss = 0.0f;
         OK(llmrt_rt_begin_microbatch(r.rt, 0, 1));
         OK(llmrt_t5_forward_targets(r.model, r.inputs, r.targets, r.B, r.T, &loss));
         OK(llmrt_t5_backward(r.model, 1.0f));
+        if (floor > 0.0) {
+            OK(st->param_sq_sums(sctx, sums));
+            llmrt_lr_scale_rms(layout, sums, floor, scales);
+        }
         step.t = (int64_t)i + 1;
         OK(st->optimizer_step(sctx, &step));
         double e = fabs((double)loss - ref[i]) / fabs((double)ref[i]);
-        printf("%s adamw step %2zu: loss %.7f, reference %.7f, relative error %.2e\n",
-               FIXTURES[_i], i + 1, loss, ref[i], e);
+        printf("%s %s step %2zu: loss %.7f, reference %.7f, relative error %.2e\n",
+               FIXTURES[fixture], key, i + 1, loss, ref[i], e);
         ck_assert(e <= ADAM_TOL);
         if (e > worst) worst = e;
     }
-    printf("adamw: max relative loss error %.2e over %zu steps\n", worst, n);
+    printf("%s: max relative loss error %.2e over %zu steps\n", key, worst, n);
     free(ref);
+    free(sums);
+    free(scales);
     run_close(&r);
+}
+
+START_TEST(adamw_trajectory)
+{
+    llmrt_st_file *fx = gpt_fixture_open(FIXTURES[_i]);
+    double lr = gpt_fixture_meta_double(fx, "adam.lr");
+    llmrt_st_close(fx);
+    check_trajectory(_i, "adam_losses", lr, 0.0);
+}
+END_TEST
+
+/* [train] lr_scale = rms against the same rule in PyTorch (per-tensor
+ * groups whose lr is rescaled before each step). */
+START_TEST(adamw_rms_trajectory)
+{
+    llmrt_st_file *fx = gpt_fixture_open(FIXTURES[_i]);
+    double lr = gpt_fixture_meta_double(fx, "adam_rms.lr");
+    double floor = gpt_fixture_meta_double(fx, "adam_rms.floor");
+    llmrt_st_close(fx);
+    check_trajectory(_i, "adam_rms_losses", lr, floor);
 }
 END_TEST
 
@@ -211,6 +248,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, loss_and_gradients, 0, 2);
     tcase_add_loop_test(tc, adamw_trajectory, 0, 2);
+    tcase_add_loop_test(tc, adamw_rms_trajectory, 0, 2);
     tcase_add_test(tc, relative_buckets);
     suite_add_tcase(s, tc);
     return gpt_test_run(s);

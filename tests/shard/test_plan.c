@@ -159,6 +159,8 @@ START_TEST(plan_shards_by_world_size)
     const llmrt_model_layout *layout = llmrt_model_get_layout(s.model);
     void *sctx;
     const llmrt_strategy_vtable *st = llmrt_rt_strategy(s.rt, &sctx);
+    size_t n_tensors = 0;
+    for (size_t u = 0; u < layout->n_units; u++) n_tensors += layout->units[u].n_tensors;
     for (int W = 1; W <= 7; W++) {
         size_t own = 0, full = 0, biggest = 0, numel = 0;
         for (size_t u = 0; u < layout->n_units; u++) {
@@ -182,7 +184,8 @@ START_TEST(plan_shards_by_world_size)
                                           b),
                                  0);
                 ck_assert_uint_eq(b[LLMRT_MEM_OPTIMIZER], 2 * own * sizeof(float));
-                ck_assert_uint_eq(b[LLMRT_MEM_COMM], sizeof(double));
+                /* the norm's allreduce, one double per tensor (rule 10) */
+                ck_assert_uint_eq(b[LLMRT_MEM_COMM], n_tensors * sizeof(double));
                 if (k == 0) {
                     ck_assert_uint_eq(b[LLMRT_MEM_PARAMS], full * sizeof(float));
                     ck_assert_uint_eq(b[LLMRT_MEM_GRADS], full * sizeof(float));

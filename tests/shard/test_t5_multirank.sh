@@ -43,34 +43,49 @@ same() { # NAME A B RTOL ATOL [NORM_RTOL]
     if out=$("$CMP" "$2" "$3" "$4" "$5" ${6:-}); then pass "$1: $out"; else fail "$1: $out"; fi
 }
 
-ref="$TMP/one"
+# Each lr_scale: none (AdamW) with every strategy; rms (Adafactor's relative
+# step, strategy.h rule 10: the per-tensor sums of squares of the sharded
+# strategies add pieces of tensors cut across ranks) with ddp, a stage that
+# shards only the optimizer state and the ones that shard the parameters.
+for scale in none rms; do
+if [ $scale = none ]; then
+    strategies="ddp zero.stage=1 zero.stage=2 zero.stage=3 fsdp.sharding=full \
+fsdp.sharding=grad_op fsdp.sharding=hybrid"
+else
+    strategies="ddp zero.stage=1 zero.stage=3 fsdp.sharding=full"
+fi
+lrs="--set train.lr_scale=$scale"
+[ $scale = rms ] && lrs="$lrs --set train.lr=1e-2"
+ref="$TMP/one-$scale"
 # shellcheck disable=SC2086
-if ! timeout 300 "$LLMRT_BIN" train "$TMP/tiny.ini" $common --set train.accum=$W \
+if ! timeout 300 "$LLMRT_BIN" train "$TMP/tiny.ini" $common $lrs --set train.accum=$W \
     --set train.out="$ref" >"$ref.log" 2>&1; then
-    fail "t5, 1 rank, accum $W"; cat "$ref.log"; finish; exit
+    fail "t5 ($scale), 1 rank, accum $W"; cat "$ref.log"; continue
 fi
 ddp=""
-for s in ddp zero.stage=1 zero.stage=2 zero.stage=3 fsdp.sharding=full fsdp.sharding=grad_op \
-    fsdp.sharding=hybrid; do
+for s in $strategies; do
     name=${s%%.*}
     extra=""
     [ "$s" = "$name" ] || extra="--set $s"
     [ "$s" = fsdp.sharding=hybrid ] && extra="$extra --set fsdp.shard_size=2"
-    dir="$TMP/$W-$(echo "$s" | tr '.=' '__')"
+    dir="$TMP/$W-$scale-$(echo "$s" | tr '.=' '__')"
     # shellcheck disable=SC2086
-    if ! timeout 300 $MPIRUN -np $W "$LLMRT_BIN" train "$TMP/tiny.ini" $common \
+    if ! timeout 300 $MPIRUN -np $W "$LLMRT_BIN" train "$TMP/tiny.ini" $common $lrs \
         --set runtime.collective=mpi --set runtime.strategy=$name $extra \
         --set train.out="$dir" >"$dir.log" 2>&1; then
-        fail "t5, $s at $W ranks: the run failed"; tail -20 "$dir.log"; continue
+        fail "t5 ($scale), $s at $W ranks: the run failed"; tail -20 "$dir.log"; continue
     fi
     [ "$s" = ddp ] && ddp=$dir
     if [ "$s" != ddp ] && [ -n "$ddp" ]; then
-        same "t5, $s at $W ranks vs ddp at $W ranks" "$(final "$ddp")" "$(final "$dir")" 1e-6 1e-9
-        same_curves "t5, $s at $W ranks: losses and clipped global norms of ddp at $W ranks" \
+        same "t5 ($scale), $s at $W ranks vs ddp at $W ranks" "$(final "$ddp")" \
+            "$(final "$dir")" 1e-6 1e-9
+        same_curves "t5 ($scale), $s at $W ranks: losses and clipped global norms of ddp at $W ranks" \
             "$ddp/metrics.jsonl" "$dir/metrics.jsonl" 1e-6
     fi
-    same_curves "t5, $s at $W ranks: losses and global norms of 1 rank x accum $W (1e-4)" \
+    same_curves "t5 ($scale), $s at $W ranks: losses and global norms of 1 rank x accum $W (1e-4)" \
         "$ref/metrics.jsonl" "$dir/metrics.jsonl" 1e-4
-    same "t5, $s at $W ranks vs 1 rank x accum $W" "$(final "$ref")" "$(final "$dir")" 1e-4 3e-5 1e-6
+    same "t5 ($scale), $s at $W ranks vs 1 rank x accum $W" "$(final "$ref")" "$(final "$dir")" \
+        1e-4 3e-5 1e-6
+done
 done
 finish

@@ -28,6 +28,7 @@ C=$TMP/tiny.ini
 expect_error "unknown key" "lrr.*accepted" $B train $C --set train.lrr=1
 expect_error "not a number" "train.*lr.*abc" $B train $C --set train.lr=abc
 expect_error "out of range" "steps.*0" $B train $C --set train.steps=0
+expect_error "unknown lr_scale" "lr_scale.*adafactor.*none.*rms" $B train $C --set train.lr_scale=adafactor
 expect_error "unknown section" "nosuch" $B train $C --set nosuch.key=1
 expect_error "--set without =" "section.key=value|=" $B train $C --set train.lr
 expect_error "missing config" "missing.ini" $B train "$TMP/missing.ini"
