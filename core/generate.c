@@ -90,6 +90,10 @@ int llmrt_generate_t5(struct llmrt_model *model, const int32_t *enc, int n_enc, 
         rc = llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
         goto out;
     }
+    int32_t last_sentinel = -1; /* the input's highest sentinel id */
+    for (int i = 0; i < n_enc; i++)
+        if (llmrt_span_is_sentinel(enc[i], c->vocab) && enc[i] > last_sentinel)
+            last_sentinel = enc[i];
     dec[0] = LLMRT_SPAN_PAD;
     for (int n = 1; n <= max_new; n++) {
         if ((rc = llmrt_t5_forward(t5, enc, n_enc, dec, NULL, n, 1, NULL)) ||
@@ -100,6 +104,8 @@ int llmrt_generate_t5(struct llmrt_model *model, const int32_t *enc, int n_enc, 
         *n_out = n;
         if (on_token) on_token(tok, user);
         if (tok == LLMRT_SPAN_EOS) break;
+        if (last_sentinel >= 0 && llmrt_span_is_sentinel(tok, c->vocab) && tok > last_sentinel)
+            break;
     }
 out:
     free(dec);

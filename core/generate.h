@@ -25,8 +25,10 @@ int llmrt_generate(struct llmrt_model *model, int context, int vocab, int32_t *t
 
 /* Encoder-decoder (t5): decode up to max_new tokens (at most the model's
  * decoder_context - 1) after the start token PAD from the encoder input
- * enc[0..n_enc), stopping after EOS; writes them to out and their number to
- * *n_out. Each step runs the whole model on the prefix decoded so far (no
+ * enc[0..n_enc), stopping after EOS, or after a sentinel that enc does not
+ * hold when enc holds sentinels (every span of the input is filled then;
+ * what would follow is a span of no input); writes them to out and their
+ * number to *n_out. Each step runs the whole model on the prefix decoded so far (no
  * key/value cache: simple, and quadratic in the output length, which is
  * short for span filling). */
 int llmrt_generate_t5(struct llmrt_model *model, const int32_t *enc, int n_enc, int max_new,
