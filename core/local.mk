@@ -11,6 +11,10 @@ core_libllmrt_la_SOURCES = \
 	core/coll_staging.c core/coll_staging.h \
 	core/format_fp32.c core/format_fp32.h \
 	core/rng.c core/rng.h \
+	core/model_layout.c core/model_layout.h \
+	core/layers.c core/layers.h \
+	core/model_rt.c core/model_rt.h \
+	core/model_check.c core/model_check.h \
 	core/gpt.c core/gpt.h \
 	core/bert.c core/bert.h \
 	core/t5.c core/t5.h \

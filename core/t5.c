@@ -22,7 +22,10 @@
 #include <llmrt/convert.h>
 
 #include "error.h"
-#include "rng.h"
+#include "layers.h"
+#include "model_check.h"
+#include "model_layout.h"
+#include "model_rt.h"
 #include "runtime.h"
 #include "span.h"
 
@@ -40,45 +43,39 @@ typedef enum role {
     R_N
 } role;
 
-typedef enum dim_code { D_NONE = 0, D_C, D_F, D_VOCAB, D_NB, D_H } dim_code;
+typedef enum dim_code { D_NONE = LLMRT_DIM_NONE, D_C, D_F, D_VOCAB, D_NB, D_H } dim_code;
 /* Initial standard deviation (HF T5PreTrainedModel._init_weights, factor 1). */
 typedef enum init_kind { I_ONE, I_UNIT, I_C, I_QK, I_F } init_kind;
 
-typedef struct tensor_spec {
-    role role;
-    const char *name; /* after the unit's prefix */
-    dim_code d0, d1;
-    int weight_decay;
-    init_kind init;
-} tensor_spec;
-
-static const tensor_spec all_specs[R_N] = {
-    [R_SHARED] = {R_SHARED, "shared.weight", D_VOCAB, D_C, 1, I_UNIT},
-    [R_SA_Q] = {R_SA_Q, "layer.0.SelfAttention.q.weight", D_C, D_C, 1, I_QK},
-    [R_SA_K] = {R_SA_K, "layer.0.SelfAttention.k.weight", D_C, D_C, 1, I_C},
-    [R_SA_V] = {R_SA_V, "layer.0.SelfAttention.v.weight", D_C, D_C, 1, I_C},
-    [R_SA_O] = {R_SA_O, "layer.0.SelfAttention.o.weight", D_C, D_C, 1, I_C},
-    [R_SA_REL] = {R_SA_REL, "layer.0.SelfAttention.relative_attention_bias.weight", D_NB, D_H, 1,
-                  I_C},
-    [R_SA_LN] = {R_SA_LN, "layer.0.layer_norm.weight", D_C, D_NONE, 0, I_ONE},
-    [R_CA_Q] = {R_CA_Q, "layer.1.EncDecAttention.q.weight", D_C, D_C, 1, I_QK},
-    [R_CA_K] = {R_CA_K, "layer.1.EncDecAttention.k.weight", D_C, D_C, 1, I_C},
-    [R_CA_V] = {R_CA_V, "layer.1.EncDecAttention.v.weight", D_C, D_C, 1, I_C},
-    [R_CA_O] = {R_CA_O, "layer.1.EncDecAttention.o.weight", D_C, D_C, 1, I_C},
-    [R_CA_LN] = {R_CA_LN, "layer.1.layer_norm.weight", D_C, D_NONE, 0, I_ONE},
+/* Names are what follows the unit's prefix (tensor_name). */
+static const llmrt_tensor_spec all_specs[R_N] = {
+    [R_SHARED] = {"shared.weight", D_VOCAB, D_C, 1, I_UNIT, .role = R_SHARED},
+    [R_SA_Q] = {"layer.0.SelfAttention.q.weight", D_C, D_C, 1, I_QK, .role = R_SA_Q},
+    [R_SA_K] = {"layer.0.SelfAttention.k.weight", D_C, D_C, 1, I_C, .role = R_SA_K},
+    [R_SA_V] = {"layer.0.SelfAttention.v.weight", D_C, D_C, 1, I_C, .role = R_SA_V},
+    [R_SA_O] = {"layer.0.SelfAttention.o.weight", D_C, D_C, 1, I_C, .role = R_SA_O},
+    [R_SA_REL] = {"layer.0.SelfAttention.relative_attention_bias.weight", D_NB, D_H, 1,
+                  I_C, .role = R_SA_REL},
+    [R_SA_LN] = {"layer.0.layer_norm.weight", D_C, D_NONE, 0, I_ONE, .role = R_SA_LN},
+    [R_CA_Q] = {"layer.1.EncDecAttention.q.weight", D_C, D_C, 1, I_QK, .role = R_CA_Q},
+    [R_CA_K] = {"layer.1.EncDecAttention.k.weight", D_C, D_C, 1, I_C, .role = R_CA_K},
+    [R_CA_V] = {"layer.1.EncDecAttention.v.weight", D_C, D_C, 1, I_C, .role = R_CA_V},
+    [R_CA_O] = {"layer.1.EncDecAttention.o.weight", D_C, D_C, 1, I_C, .role = R_CA_O},
+    [R_CA_LN] = {"layer.1.layer_norm.weight", D_C, D_NONE, 0, I_ONE, .role = R_CA_LN},
     /* the feed-forward's layer index (1 encoder, 2 decoder) is filled in */
-    [R_FF_WI] = {R_FF_WI, "DenseReluDense.wi.weight", D_F, D_C, 1, I_C},
-    [R_FF_WI0] = {R_FF_WI0, "DenseReluDense.wi_0.weight", D_F, D_C, 1, I_C},
-    [R_FF_WI1] = {R_FF_WI1, "DenseReluDense.wi_1.weight", D_F, D_C, 1, I_C},
-    [R_FF_WO] = {R_FF_WO, "DenseReluDense.wo.weight", D_C, D_F, 1, I_F},
-    [R_FF_LN] = {R_FF_LN, "layer_norm.weight", D_C, D_NONE, 0, I_ONE},
-    [R_ENC_FINAL_LN] = {R_ENC_FINAL_LN, "encoder.final_layer_norm.weight", D_C, D_NONE, 0, I_ONE},
-    [R_DEC_FINAL_LN] = {R_DEC_FINAL_LN, "decoder.final_layer_norm.weight", D_C, D_NONE, 0, I_ONE},
-    [R_LM_HEAD] = {R_LM_HEAD, "lm_head.weight", D_VOCAB, D_C, 1, I_UNIT},
+    [R_FF_WI] = {"DenseReluDense.wi.weight", D_F, D_C, 1, I_C, .role = R_FF_WI},
+    [R_FF_WI0] = {"DenseReluDense.wi_0.weight", D_F, D_C, 1, I_C, .role = R_FF_WI0},
+    [R_FF_WI1] = {"DenseReluDense.wi_1.weight", D_F, D_C, 1, I_C, .role = R_FF_WI1},
+    [R_FF_WO] = {"DenseReluDense.wo.weight", D_C, D_F, 1, I_F, .role = R_FF_WO},
+    [R_FF_LN] = {"layer_norm.weight", D_C, D_NONE, 0, I_ONE, .role = R_FF_LN},
+    [R_ENC_FINAL_LN] = {"encoder.final_layer_norm.weight", D_C, D_NONE, 0, I_ONE,
+                        .role = R_ENC_FINAL_LN},
+    [R_DEC_FINAL_LN] = {"decoder.final_layer_norm.weight", D_C, D_NONE, 0, I_ONE,
+                        .role = R_DEC_FINAL_LN},
+    [R_LM_HEAD] = {"lm_head.weight", D_VOCAB, D_C, 1, I_UNIT, .role = R_LM_HEAD},
 };
 
 static const float RMS_EPS = 1e-6f; /* HF T5Config.layer_norm_epsilon */
-#define MAX_UNIT_TENSORS 20
 #define NO_OFFSET ((size_t)-1)
 
 typedef enum unit_kind { U_EMB, U_ENC, U_ENC_FINAL, U_DEC, U_HEAD, U_NONE } unit_kind;
@@ -96,8 +93,9 @@ static unit_kind kind_of(const llmrt_t5_config *c, size_t unit, int *layer)
 }
 
 /* The tensors of a unit, in order; returns their number. */
-static size_t unit_specs(const llmrt_t5_config *c, size_t unit, tensor_spec *out)
+static size_t unit_specs(const void *cfg, size_t unit, llmrt_tensor_spec *out)
 {
+    const llmrt_t5_config *c = cfg;
     int layer;
     unit_kind k = kind_of(c, unit, &layer);
     size_t n = 0;
@@ -124,9 +122,10 @@ static size_t unit_specs(const llmrt_t5_config *c, size_t unit, tensor_spec *out
     return n;
 }
 
-static size_t dim_value(const llmrt_t5_config *c, dim_code d)
+static size_t dim_value(const void *cfg, int d)
 {
-    switch (d) {
+    const llmrt_t5_config *c = cfg;
+    switch ((dim_code)d) {
     case D_C: return (size_t)c->dim;
     case D_F: return (size_t)c->d_ff;
     case D_VOCAB: return (size_t)c->vocab;
@@ -136,43 +135,81 @@ static size_t dim_value(const llmrt_t5_config *c, dim_code d)
     }
 }
 
-static size_t spec_numel(const llmrt_t5_config *c, const tensor_spec *s)
+static int tensor_name(const void *cfg, size_t unit, const llmrt_tensor_spec *s, char *buf,
+                       size_t size)
 {
-    return dim_value(c, s->d0) * dim_value(c, s->d1);
+    int layer;
+    unit_kind k = kind_of(cfg, unit, &layer);
+    if (k != U_ENC && k != U_DEC) return snprintf(buf, size, "%s", s->name);
+    const char *stack = k == U_ENC ? "encoder" : "decoder";
+    if (s->role >= R_FF_WI && s->role <= R_FF_LN)
+        return snprintf(buf, size, "%s.block.%d.layer.%d.%s", stack, layer, k == U_ENC ? 1 : 2,
+                        s->name);
+    return snprintf(buf, size, "%s.block.%d.%s", stack, layer, s->name);
 }
+
+static int unit_name(const void *cfg, size_t unit, char *buf, size_t size)
+{
+    int layer;
+    switch (kind_of(cfg, unit, &layer)) {
+    case U_EMB: return snprintf(buf, size, "embedding");
+    case U_ENC: return snprintf(buf, size, "encoder.block.%d", layer);
+    case U_ENC_FINAL: return snprintf(buf, size, "encoder.final");
+    case U_DEC: return snprintf(buf, size, "decoder.block.%d", layer);
+    default: return snprintf(buf, size, "head");
+    }
+}
+
+static double init_std(const void *cfg, const llmrt_tensor_spec *s, float *value)
+{
+    const llmrt_t5_config *c = cfg;
+    const double C = c->dim, F = c->d_ff, dkv = (double)c->dim / c->heads;
+    switch ((init_kind)s->init) {
+    case I_UNIT: return 1.0;
+    case I_C: return 1.0 / sqrt(C);
+    case I_QK: return 1.0 / sqrt(C * dkv);
+    case I_F: return 1.0 / sqrt(F);
+    default: *value = 1.0f; return 0.0; /* the norms' weights */
+    }
+}
+
+static int check_config(const void *cfg) { return llmrt_t5_config_check(cfg); }
+static size_t n_units(const void *cfg) { return llmrt_t5_n_units(cfg); }
+
+static const llmrt_layout_model tables = {
+    .name = "t5",
+    .init_lsq = -1, /* no QAT */
+    .check = check_config, .n_units = n_units,
+    .unit_specs = unit_specs, .dim = dim_value,
+    .unit_name = unit_name, .tensor_name = tensor_name,
+    .init_std = init_std,
+};
 
 /* off[role] of each tensor of the unit (NO_OFFSET where absent); the total. */
 static size_t unit_offsets(const llmrt_t5_config *c, size_t unit, size_t off[R_N])
 {
-    tensor_spec s[MAX_UNIT_TENSORS];
-    size_t n = unit_specs(c, unit, s), total = 0;
+    llmrt_tensor_spec s[LLMRT_UNIT_MAX_TENSORS];
+    size_t n = unit_specs(c, unit, s), pos[LLMRT_UNIT_MAX_TENSORS + 1];
+    llmrt_layout_offsets(&tables, c, s, n, pos);
     for (int r = 0; r < R_N; r++) off[r] = NO_OFFSET;
-    for (size_t i = 0; i < n; i++) {
-        off[s[i].role] = total;
-        total += spec_numel(c, &s[i]);
-    }
-    return total;
+    for (size_t i = 0; i < n; i++) off[s[i].role] = pos[i];
+    return pos[n];
 }
 
 int llmrt_t5_config_check(const llmrt_t5_config *c)
 {
-    if (c->layers < 1 || c->layers > 4096)
-        return llmrt_error(LLMRT_ERR_INVALID, "model.layers = %d: expected 1 .. 4096", c->layers);
-    if (c->decoder_layers < 1 || c->decoder_layers > 4096)
-        return llmrt_error(LLMRT_ERR_INVALID, "model.decoder_layers = %d: expected 1 .. 4096",
-                           c->decoder_layers);
-    if (c->dim < 1 || c->dim > 65536)
-        return llmrt_error(LLMRT_ERR_INVALID, "model.dim = %d: expected 1 .. 65536", c->dim);
+    int rc;
+    if ((rc = llmrt_model_check_range("layers", c->layers, 1, 4096)) ||
+        (rc = llmrt_model_check_range("decoder_layers", c->decoder_layers, 1, 4096)) ||
+        (rc = llmrt_model_check_range("dim", c->dim, 1, 65536)))
+        return rc;
     if (c->heads < 1 || c->heads > c->dim || c->dim % c->heads != 0)
         return llmrt_error(LLMRT_ERR_INVALID,
                            "model.heads = %d: expected a divisor of model.dim = %d", c->heads,
                            c->dim);
-    if (c->d_ff < 1 || c->d_ff > (1 << 20))
-        return llmrt_error(LLMRT_ERR_INVALID, "model.d_ff = %d: expected 1 .. %d", c->d_ff,
-                           1 << 20);
-    if (c->context < 1 || c->context > (1 << 16))
-        return llmrt_error(LLMRT_ERR_INVALID, "model.context = %d: expected 1 .. %d",
-                           c->context, 1 << 16);
+    if ((rc = llmrt_model_check_range("d_ff", c->d_ff, 1, 1 << 20)) ||
+        (rc = llmrt_model_check_range("context", c->context, 1, 1 << 16)))
+        return rc;
     if (c->decoder_context < 1 || c->decoder_context > (1 << 16))
         return llmrt_error(LLMRT_ERR_INVALID, "t5: decoder length %d: expected 1 .. %d",
                            c->decoder_context, 1 << 16);
@@ -184,22 +221,14 @@ int llmrt_t5_config_check(const llmrt_t5_config *c)
     if (c->ff != LLMRT_T5_FF_RELU && c->ff != LLMRT_T5_FF_GATED_GELU)
         return llmrt_error(LLMRT_ERR_INVALID, "model.ff = %d: expected relu or gated-gelu",
                            (int)c->ff);
-    if (c->num_buckets < 2 || c->num_buckets > 4096)
-        return llmrt_error(LLMRT_ERR_INVALID,
-                           "model.relative_attention_num_buckets = %d: expected 2 .. 4096",
-                           c->num_buckets);
+    if ((rc = llmrt_model_check_range("relative_attention_num_buckets", c->num_buckets, 2, 4096)))
+        return rc;
     if (c->max_distance < c->num_buckets / 2 + 1 || c->max_distance > (1 << 20))
         return llmrt_error(LLMRT_ERR_INVALID,
                            "model.relative_attention_max_distance = %d: expected %d .. %d "
                            "(more than half the buckets)",
                            c->max_distance, c->num_buckets / 2 + 1, 1 << 20);
-    if (c->dtype != LLMRT_DTYPE_F32 && c->dtype != LLMRT_DTYPE_BF16 &&
-        c->dtype != LLMRT_DTYPE_F16)
-        return llmrt_error(LLMRT_ERR_INVALID,
-                           "t5: compute dtype %d: expected f32, bf16 or f16 (int8 QAT is "
-                           "not implemented for t5)",
-                           (int)c->dtype);
-    return LLMRT_OK;
+    return llmrt_model_check_dtype("t5", c->dtype, 0, " (int8 QAT is not implemented for t5)");
 }
 
 int llmrt_t5_relative_bucket(int relative_position, int bidirectional, int num_buckets,
@@ -231,118 +260,24 @@ size_t llmrt_t5_n_units(const llmrt_t5_config *c)
 
 size_t llmrt_t5_n_params(const llmrt_t5_config *c)
 {
-    size_t total = 0, off[R_N];
-    for (size_t u = 0; u < llmrt_t5_n_units(c); u++) total += unit_offsets(c, u, off);
-    return total;
+    return llmrt_layout_n_params(&tables, c);
 }
 
 int llmrt_t5_tensor_shape(const llmrt_t5_config *c, size_t unit, size_t tensor, int64_t dims[2])
 {
-    tensor_spec s[MAX_UNIT_TENSORS];
-    size_t n = unit < llmrt_t5_n_units(c) ? unit_specs(c, unit, s) : 0;
-    if (tensor >= n) return 0;
-    dims[0] = (int64_t)dim_value(c, s[tensor].d0);
-    if (s[tensor].d1 == D_NONE) return 1;
-    dims[1] = (int64_t)dim_value(c, s[tensor].d1);
-    return 2;
-}
-
-static int tensor_name(const llmrt_t5_config *c, size_t unit, const tensor_spec *s, char *buf,
-                       size_t size)
-{
-    int layer;
-    unit_kind k = kind_of(c, unit, &layer);
-    if (k != U_ENC && k != U_DEC) return snprintf(buf, size, "%s", s->name);
-    const char *stack = k == U_ENC ? "encoder" : "decoder";
-    if (s->role >= R_FF_WI && s->role <= R_FF_LN)
-        return snprintf(buf, size, "%s.block.%d.layer.%d.%s", stack, layer, k == U_ENC ? 1 : 2,
-                        s->name);
-    return snprintf(buf, size, "%s.block.%d.%s", stack, layer, s->name);
-}
-
-static int unit_name(const llmrt_t5_config *c, size_t unit, char *buf, size_t size)
-{
-    int layer;
-    switch (kind_of(c, unit, &layer)) {
-    case U_EMB: return snprintf(buf, size, "embedding");
-    case U_ENC: return snprintf(buf, size, "encoder.block.%d", layer);
-    case U_ENC_FINAL: return snprintf(buf, size, "encoder.final");
-    case U_DEC: return snprintf(buf, size, "decoder.block.%d", layer);
-    default: return snprintf(buf, size, "head");
-    }
+    return llmrt_layout_tensor_shape(&tables, c, unit, tensor, dims);
 }
 
 int llmrt_t5_layout_build(const llmrt_t5_config *c, llmrt_model_layout *layout)
 {
-    memset(layout, 0, sizeof *layout);
-    int rc = llmrt_t5_config_check(c);
-    if (rc) return rc;
-    size_t n_units = llmrt_t5_n_units(c), n_tensors = 0, chars = 0;
-    tensor_spec s[MAX_UNIT_TENSORS];
-    for (size_t u = 0; u < n_units; u++) {
-        size_t n = unit_specs(c, u, s);
-        n_tensors += n;
-        chars += (size_t)unit_name(c, u, NULL, 0) + 1;
-        for (size_t i = 0; i < n; i++) chars += (size_t)tensor_name(c, u, &s[i], NULL, 0) + 1;
-    }
-    size_t bytes = n_units * sizeof(llmrt_unit_desc) + n_tensors * sizeof(llmrt_tensor_desc) +
-                   chars;
-    char *block = calloc(1, bytes);
-    if (!block) return llmrt_error(LLMRT_ERR_NOMEM, "t5: out of host memory for the layout");
-    llmrt_unit_desc *units = (llmrt_unit_desc *)block;
-    llmrt_tensor_desc *tensors = (llmrt_tensor_desc *)(units + n_units);
-    char *names = (char *)(tensors + n_tensors), *names_end = block + bytes;
-    for (size_t u = 0; u < n_units; u++) {
-        size_t n = unit_specs(c, u, s), off = 0;
-        units[u].name = names;
-        names += unit_name(c, u, names, (size_t)(names_end - names)) + 1;
-        units[u].n_tensors = n;
-        units[u].tensors = tensors;
-        for (size_t i = 0; i < n; i++, tensors++) {
-            tensors->name = names;
-            names += tensor_name(c, u, &s[i], names, (size_t)(names_end - names)) + 1;
-            tensors->offset = off;
-            tensors->numel = spec_numel(c, &s[i]);
-            tensors->weight_decay = s[i].weight_decay;
-            off += tensors->numel;
-        }
-        units[u].numel = off;
-    }
-    layout->struct_size = sizeof *layout;
-    layout->n_units = n_units;
-    layout->units = units;
-    layout->param_type = layout->grad_type = layout->reduce_type = c->dtype;
-    layout->param_rounding = LLMRT_ROUND_NEAREST_EVEN;
-    layout->rounding_seed = 0;
-    return LLMRT_OK;
+    return llmrt_layout_build(&tables, c, c->dtype, layout);
 }
 
-void llmrt_t5_layout_free(llmrt_model_layout *layout)
-{
-    if (!layout) return;
-    free((void *)layout->units);
-    memset(layout, 0, sizeof *layout);
-}
+void llmrt_t5_layout_free(llmrt_model_layout *layout) { llmrt_layout_free(layout); }
 
 void llmrt_t5_init_unit(const llmrt_t5_config *c, size_t unit, uint64_t seed, float *host_params)
 {
-    tensor_spec s[MAX_UNIT_TENSORS];
-    size_t n = unit_specs(c, unit, s);
-    llmrt_rng rng;
-    llmrt_rng_seed(&rng, seed + 0x9e3779b97f4a7c15ull * (uint64_t)(unit + 1));
-    const double C = c->dim, F = c->d_ff, dkv = (double)c->dim / c->heads;
-    float *p = host_params;
-    for (size_t i = 0; i < n; i++) {
-        size_t numel = spec_numel(c, &s[i]);
-        double std = s[i].init == I_UNIT ? 1.0
-                     : s[i].init == I_C  ? 1.0 / sqrt(C)
-                     : s[i].init == I_QK ? 1.0 / sqrt(C * dkv)
-                     : s[i].init == I_F  ? 1.0 / sqrt(F)
-                                         : 0.0;
-        for (size_t j = 0; j < numel; j++)
-            p[j] = s[i].init == I_ONE ? 1.0f : (float)(std * llmrt_rng_normal(&rng));
-        p += numel;
-    }
+    llmrt_layout_init_unit(&tables, c, unit, seed, host_params);
 }
 
 double llmrt_t5_flops_per_token(const llmrt_t5_config *c, int T)
@@ -405,58 +340,36 @@ typedef struct t5_acts {
     void *d_big, *d_big2, *d_big3;          /* max(F, 3C) */
 } t5_acts;
 
-enum { ACT_ALIGN = 64 };
-
-static size_t padded_vocab(const llmrt_t5_config *c) { return ((size_t)c->vocab + 63) / 64 * 64; }
-
-typedef struct carver {
-    char *base;
-    size_t off;
-    int overflow;
-} carver;
-
-static void *carve(carver *cv, size_t count, size_t elem)
+static void plan_ff(llmrt_carver *cv, ff_acts *f, size_t R, size_t C, size_t F, size_t es,
+                    int gated)
 {
-    size_t bytes;
-    if (__builtin_mul_overflow(count, elem, &bytes) || bytes > SIZE_MAX - ACT_ALIGN ||
-        cv->off > SIZE_MAX - bytes - ACT_ALIGN) {
-        cv->overflow = 1;
-        return NULL;
-    }
-    bytes = (bytes + ACT_ALIGN - 1) / ACT_ALIGN * ACT_ALIGN;
-    void *p = cv->base ? cv->base + cv->off : NULL;
-    cv->off += bytes;
-    return p;
+    f->ln = llmrt_carve(cv, R * C, es);
+    f->rstd = llmrt_carve(cv, R, sizeof(float));
+    f->pre = llmrt_carve(cv, R * F, es);
+    f->lin = gated ? llmrt_carve(cv, R * F, es) : NULL;
+    f->gelu = gated ? llmrt_carve(cv, R * F, es) : NULL;
+    f->act = llmrt_carve(cv, R * F, es);
 }
 
-static void plan_ff(carver *cv, ff_acts *f, size_t R, size_t C, size_t F, size_t es, int gated)
-{
-    f->ln = carve(cv, R * C, es);
-    f->rstd = carve(cv, R, sizeof(float));
-    f->pre = carve(cv, R * F, es);
-    f->lin = gated ? carve(cv, R * F, es) : NULL;
-    f->gelu = gated ? carve(cv, R * F, es) : NULL;
-    f->act = carve(cv, R * F, es);
-}
-
-static void plan_attn(carver *cv, attn_acts *a, size_t B, size_t T, size_t R, size_t Re,
+static void plan_attn(llmrt_carver *cv, attn_acts *a, size_t B, size_t T, size_t R, size_t Re,
                       size_t C, size_t H, size_t es, int cross)
 {
-    a->ln = carve(cv, R * C, es);
-    a->rstd = carve(cv, R, sizeof(float));
-    a->qkv = carve(cv, R * (cross ? 1 : 3) * C, es);
-    a->kv = cross ? carve(cv, Re * 2 * C, es) : NULL;
-    a->atty = carve(cv, R * C, es);
-    a->lse = carve(cv, B * H * T, sizeof(float));
-    a->res = carve(cv, R * C, es);
+    a->ln = llmrt_carve(cv, R * C, es);
+    a->rstd = llmrt_carve(cv, R, sizeof(float));
+    a->qkv = llmrt_carve(cv, R * (cross ? 1 : 3) * C, es);
+    a->kv = cross ? llmrt_carve(cv, Re * 2 * C, es) : NULL;
+    a->atty = llmrt_carve(cv, R * C, es);
+    a->lse = llmrt_carve(cv, B * H * T, sizeof(float));
+    a->res = llmrt_carve(cv, R * C, es);
 }
 
 /* The one list of activation buffers (sizes and, with base, addresses). */
 static size_t plan_activations(const llmrt_t5_config *c, size_t B, size_t Te, size_t Td,
                                char *base, t5_acts *a)
 {
-    carver cv = {base, 0, 0};
-    size_t C = (size_t)c->dim, H = (size_t)c->heads, F = (size_t)c->d_ff, Vp = padded_vocab(c);
+    llmrt_carver cv = {base, 0, 0};
+    size_t C = (size_t)c->dim, H = (size_t)c->heads, F = (size_t)c->d_ff;
+    size_t Vp = llmrt_padded_vocab(c->vocab);
     size_t NB = (size_t)c->num_buckets, es = llmrt_dtype_size(c->dtype), f = sizeof(float);
     size_t i32 = sizeof(int32_t);
     int gated = c->ff == LLMRT_T5_FF_GATED_GELU;
@@ -467,43 +380,43 @@ static size_t plan_activations(const llmrt_t5_config *c, size_t B, size_t Te, si
     size_t R = Re > Rd ? Re : Rd, W = F > 3 * C ? F : 3 * C;
     t5_acts dummy;
     if (!a) a = &dummy;
-    a->enc_x0 = carve(&cv, Re * C, es);
-    a->dec_x0 = carve(&cv, Rd * C, es);
+    a->enc_x0 = llmrt_carve(&cv, Re * C, es);
+    a->dec_x0 = llmrt_carve(&cv, Rd * C, es);
     for (size_t l = 0; l < (size_t)c->layers; l++) {
         block_acts scratch, *ba = base ? &a->enc[l] : &scratch;
         plan_attn(&cv, &ba->self, B, Te, Re, Re, C, H, es, 0);
         plan_ff(&cv, &ba->ff, Re, C, F, es, gated);
-        ba->out = carve(&cv, Re * C, es);
+        ba->out = llmrt_carve(&cv, Re * C, es);
     }
-    a->enc_out = carve(&cv, Re * C, es);
-    a->enc_rstd = carve(&cv, Re, f);
+    a->enc_out = llmrt_carve(&cv, Re * C, es);
+    a->enc_rstd = llmrt_carve(&cv, Re, f);
     for (size_t l = 0; l < (size_t)c->decoder_layers; l++) {
         block_acts scratch, *ba = base ? &a->dec[l] : &scratch;
         plan_attn(&cv, &ba->self, B, Td, Rd, Re, C, H, es, 0);
         plan_attn(&cv, &ba->cross, B, Td, Rd, Re, C, H, es, 1);
         plan_ff(&cv, &ba->ff, Rd, C, F, es, gated);
-        ba->out = carve(&cv, Rd * C, es);
+        ba->out = llmrt_carve(&cv, Rd * C, es);
     }
-    a->dec_out = carve(&cv, Rd * C, es);
-    a->dec_rstd = carve(&cv, Rd, f);
-    a->head_in = c->tie_embeddings ? carve(&cv, Rd * C, es) : NULL;
-    a->logits = carve(&cv, Rd * Vp, es);
-    a->losses = carve(&cv, Rd, f);
-    a->enc_ids = carve(&cv, Re, i32);
-    a->dec_ids = carve(&cv, Rd, i32);
-    a->targets = carve(&cv, Rd, i32);
-    a->enc_bias = carve(&cv, H * Te * Te, f);
-    a->dec_bias = carve(&cv, H * Td * Td, f);
-    a->enc_dbias = carve(&cv, H * Te * Te, f);
-    a->dec_dbias = carve(&cv, H * Td * Td, f);
-    a->rel_grad = carve(&cv, NB * H, es);
-    a->d_resid = carve(&cv, R * C, es);
-    a->d_enc = carve(&cv, Re * C, es);
-    a->d_norm = carve(&cv, R * C, es);
-    a->d_tmp = carve(&cv, R * C, es);
-    a->d_big = carve(&cv, R * W, es);
-    a->d_big2 = carve(&cv, R * W, es);
-    a->d_big3 = carve(&cv, R * W, es);
+    a->dec_out = llmrt_carve(&cv, Rd * C, es);
+    a->dec_rstd = llmrt_carve(&cv, Rd, f);
+    a->head_in = c->tie_embeddings ? llmrt_carve(&cv, Rd * C, es) : NULL;
+    a->logits = llmrt_carve(&cv, Rd * Vp, es);
+    a->losses = llmrt_carve(&cv, Rd, f);
+    a->enc_ids = llmrt_carve(&cv, Re, i32);
+    a->dec_ids = llmrt_carve(&cv, Rd, i32);
+    a->targets = llmrt_carve(&cv, Rd, i32);
+    a->enc_bias = llmrt_carve(&cv, H * Te * Te, f);
+    a->dec_bias = llmrt_carve(&cv, H * Td * Td, f);
+    a->enc_dbias = llmrt_carve(&cv, H * Te * Te, f);
+    a->dec_dbias = llmrt_carve(&cv, H * Td * Td, f);
+    a->rel_grad = llmrt_carve(&cv, NB * H, es);
+    a->d_resid = llmrt_carve(&cv, R * C, es);
+    a->d_enc = llmrt_carve(&cv, Re * C, es);
+    a->d_norm = llmrt_carve(&cv, R * C, es);
+    a->d_tmp = llmrt_carve(&cv, R * C, es);
+    a->d_big = llmrt_carve(&cv, R * W, es);
+    a->d_big2 = llmrt_carve(&cv, R * W, es);
+    a->d_big3 = llmrt_carve(&cv, R * W, es);
     return cv.overflow ? 0 : cv.off;
 }
 
@@ -519,30 +432,22 @@ size_t llmrt_t5_activation_bytes(const llmrt_t5_config *c, int B, int T)
 
 struct llmrt_t5 {
     llmrt_t5_config cfg;
-    llmrt_rt *rt;
-    const llmrt_compute_vtable *vt;
-    void *cc;
-    llmrt_model_layout layout;
+    llmrt_model_base base; /* runtime, layers, layout, activation memory; host_ids
+                              stages the decoder inputs of the seam's forward */
     size_t emb_off[R_N], enc_off[2][R_N], dec_off[2][R_N], encf_off[R_N], head_off[R_N];
-    llmrt_dtype dt;
-    size_t es;
-    int B_max, T_max, Td_max;
-    void *act_memory;
-    size_t act_bytes;
-    t5_acts acts;
-    /* host scratch */
-    int32_t *host_ids;    /* decoder inputs of the seam's forward          */
-    float *host_losses;
-    float *host_bias;     /* [H, T, T] for the larger stack                 */
-    float *host_rel;      /* [NB, H] fp32                                   */
-    double *host_rel_acc; /* [NB, H]                                        */
-    uint16_t *host_rel16; /* [NB, H] 16-bit staging                         */
-    int B, Te, Td, n_targets, backward_ready, logits_valid;
+    int Td_max;
+    t5_acts acts;          /* carved out of base.act_memory */
+    /* host scratch of the relative position bias */
+    float *host_bias;      /* [H, T, T] for the larger stack                 */
+    float *host_rel;       /* [NB, H] fp32                                   */
+    double *host_rel_acc;  /* [NB, H]                                        */
+    uint16_t *host_rel16;  /* [NB, H] 16-bit staging                         */
+    int B, Te, Td;         /* the last forward's shape */
 };
 
 static void *at(const llmrt_t5 *m, const void *base, size_t i)
 {
-    return (char *)(uintptr_t)base + i * m->es;
+    return llmrt_at(&m->base.ly, base, i);
 }
 
 #define CHECK(call)                                                                        \
@@ -562,49 +467,29 @@ static size_t unit_head(const llmrt_t5 *m)
 static const size_t *enc_offsets(const llmrt_t5 *m, int l) { return m->enc_off[l ? 1 : 0]; }
 static const size_t *dec_offsets(const llmrt_t5 *m, int l) { return m->dec_off[l ? 1 : 0]; }
 
-static int check_backend(const llmrt_t5 *m, const char *backend)
+static int check_backend(const llmrt_t5 *m)
 {
-    const llmrt_compute_vtable *vt = m->vt;
-    size_t sz = vt->struct_size;
-    const char *missing = NULL;
-    if (!LLMRT_HAS(vt, sz, gemm)) missing = "gemm";
-    else if (!LLMRT_HAS(vt, sz, norm_forward)) missing = "norm_forward";
-    else if (!LLMRT_HAS(vt, sz, norm_backward)) missing = "norm_backward";
-    else if (!LLMRT_HAS(vt, sz, attention_forward)) missing = "attention_forward";
-    else if (!LLMRT_HAS(vt, sz, attention_backward)) missing = "attention_backward";
-    else if (!LLMRT_HAS(vt, sz, softmax_xent)) missing = "softmax_xent";
-    else if (!LLMRT_HAS(vt, sz, embedding_forward)) missing = "embedding_forward";
-    else if (!LLMRT_HAS(vt, sz, embedding_backward)) missing = "embedding_backward";
-    else if (!LLMRT_HAS(vt, sz, add)) missing = "add";
-    else if (!LLMRT_HAS(vt, sz, scale)) missing = "scale";
-    else if (!LLMRT_HAS(vt, sz, copy)) missing = "copy";
-    else if (!LLMRT_HAS(vt, sz, memset)) missing = "memset";
-    else if (m->cfg.ff == LLMRT_T5_FF_RELU && !LLMRT_HAS(vt, sz, relu_forward))
-        missing = "relu_forward (ABI 1.2)";
-    else if (m->cfg.ff == LLMRT_T5_FF_RELU && !LLMRT_HAS(vt, sz, relu_backward))
-        missing = "relu_backward (ABI 1.2)";
-    else if (m->cfg.ff == LLMRT_T5_FF_GATED_GELU && !LLMRT_HAS(vt, sz, mul))
-        missing = "mul (ABI 1.2)";
-    else if (m->cfg.ff == LLMRT_T5_FF_GATED_GELU && !LLMRT_HAS(vt, sz, gelu_forward))
-        missing = "gelu_forward";
-    else if (m->cfg.ff == LLMRT_T5_FF_GATED_GELU && !LLMRT_HAS(vt, sz, gelu_backward))
-        missing = "gelu_backward";
-    if (missing)
-        return llmrt_error(LLMRT_ERR_UNSUPPORTED,
-                           "backend %s does not support %s, which the t5 model needs",
-                           backend ? backend : "?", missing);
-    return LLMRT_OK;
+    const llmrt_compute_vtable *vt = m->base.ly.vt;
+    const size_t sz = vt->struct_size;
+    const int relu = m->cfg.ff == LLMRT_T5_FF_RELU, gated = !relu;
+    const llmrt_kernel_need extra[] = {
+        LLMRT_KERNEL_NEED(vt, add),
+        LLMRT_KERNEL_NEED(vt, scale),
+        {"relu_forward (ABI 1.2)", !relu || LLMRT_HAS(vt, sz, relu_forward)},
+        {"relu_backward (ABI 1.2)", !relu || LLMRT_HAS(vt, sz, relu_backward)},
+        {"mul (ABI 1.2)", !gated || LLMRT_HAS(vt, sz, mul)},
+        {"gelu_forward", !gated || LLMRT_HAS(vt, sz, gelu_forward)},
+        {"gelu_backward", !gated || LLMRT_HAS(vt, sz, gelu_backward)},
+    };
+    return llmrt_model_check_backend(&m->base, 0, extra, sizeof extra / sizeof extra[0]);
 }
 
 void llmrt_t5_destroy(llmrt_t5 *m)
 {
     if (!m) return;
-    if (m->act_memory) llmrt_rt_free(m->rt, m->act_memory);
-    llmrt_t5_layout_free(&m->layout);
+    llmrt_model_base_free(&m->base);
     free(m->acts.enc);
     free(m->acts.dec);
-    free(m->host_ids);
-    free(m->host_losses);
     free(m->host_bias);
     free(m->host_rel);
     free(m->host_rel_acc);
@@ -616,28 +501,19 @@ int llmrt_t5_create(llmrt_t5 **out, const llmrt_t5_config *cfg, llmrt_rt *rt, in
                     int T_max)
 {
     *out = NULL;
-    int rc = llmrt_t5_config_check(cfg);
-    if (rc) return rc;
-    if (B_max < 1 || T_max < 1 || T_max > cfg->context)
-        return llmrt_error(LLMRT_ERR_INVALID,
-                           "t5: batch %d x %d: expected B >= 1 and T in 1 .. model.context "
-                           "(%d)",
-                           B_max, T_max, cfg->context);
+    int rc;
+    if ((rc = llmrt_t5_config_check(cfg)) ||
+        (rc = llmrt_model_check_limits("t5", B_max, T_max, cfg->context)))
+        return rc;
     size_t act_bytes = llmrt_t5_activation_bytes(cfg, B_max, T_max);
-    if (!act_bytes)
-        return llmrt_error(LLMRT_ERR_INVALID, "t5: activations for B = %d, T = %d overflow",
-                           B_max, T_max);
+    if ((rc = llmrt_model_check_act_bytes("t5", act_bytes, B_max, T_max))) return rc;
     llmrt_t5 *m = calloc(1, sizeof *m);
     if (!m) return llmrt_error(LLMRT_ERR_NOMEM, "t5: out of host memory");
-    llmrt_backend be = llmrt_rt_backend(rt);
     m->cfg = *cfg;
-    m->rt = rt;
-    m->vt = be.vt;
-    m->cc = be.ctx;
-    m->dt = cfg->dtype;
-    m->es = llmrt_dtype_size(cfg->dtype);
-    m->B_max = B_max;
-    m->T_max = T_max;
+    llmrt_model_base_init(&m->base, "t5", rt, B_max, T_max);
+    /* T5 scales no scores (the 1/sqrt(d) is folded into q's initialisation). */
+    llmrt_layers_init(&m->base.ly, rt, cfg->dtype, cfg->dim, cfg->heads, RMS_EPS, 1.0f,
+                      LLMRT_WEIGHT_OUT_IN);
     m->Td_max = cfg->decoder_context;
     unit_offsets(cfg, 0, m->emb_off);
     unit_offsets(cfg, 1, m->enc_off[0]);
@@ -646,37 +522,27 @@ int llmrt_t5_create(llmrt_t5 **out, const llmrt_t5_config *cfg, llmrt_rt *rt, in
     unit_offsets(cfg, 2 + (size_t)cfg->layers, m->dec_off[0]);
     unit_offsets(cfg, 2 + (size_t)cfg->layers + (cfg->decoder_layers > 1), m->dec_off[1]);
     unit_offsets(cfg, 2 + (size_t)cfg->layers + (size_t)cfg->decoder_layers, m->head_off);
-    if ((rc = check_backend(m, llmrt_rt_component_name(rt, LLMRT_KIND_COMPUTE))) ||
-        (rc = llmrt_t5_layout_build(cfg, &m->layout)))
-        goto fail;
+    if ((rc = check_backend(m)) || (rc = llmrt_t5_layout_build(cfg, &m->base.layout))) goto fail;
     size_t Tmax = (size_t)(T_max > m->Td_max ? T_max : m->Td_max);
     size_t NBH = (size_t)cfg->num_buckets * (size_t)cfg->heads;
     m->acts.enc = calloc((size_t)cfg->layers, sizeof *m->acts.enc);
     m->acts.dec = calloc((size_t)cfg->decoder_layers, sizeof *m->acts.dec);
-    m->host_ids = calloc((size_t)B_max * (size_t)m->Td_max, sizeof *m->host_ids);
-    m->host_losses = malloc((size_t)B_max * (size_t)m->Td_max * sizeof *m->host_losses);
     m->host_bias = malloc((size_t)cfg->heads * Tmax * Tmax * sizeof *m->host_bias);
     m->host_rel = malloc(NBH * sizeof *m->host_rel);
     m->host_rel_acc = malloc(NBH * sizeof *m->host_rel_acc);
     m->host_rel16 = malloc(NBH * sizeof *m->host_rel16);
-    if (!m->acts.enc || !m->acts.dec || !m->host_ids || !m->host_losses || !m->host_bias ||
-        !m->host_rel || !m->host_rel_acc || !m->host_rel16) {
+    if (!m->acts.enc || !m->acts.dec || !m->host_bias || !m->host_rel || !m->host_rel_acc ||
+        !m->host_rel16) {
         rc = llmrt_error(LLMRT_ERR_NOMEM, "t5: out of host memory");
         goto fail;
     }
-    if ((rc = llmrt_rt_alloc(rt, LLMRT_MEM_ACTIVATIONS, act_bytes, &m->act_memory))) {
-        rc = llmrt_error_prefix(rc, "t5: activations (%zu bytes for B = %d, T = %d)", act_bytes,
-                                B_max, T_max);
+    if ((rc = llmrt_model_base_alloc(&m->base, (size_t)B_max * (size_t)m->Td_max, act_bytes)))
         goto fail;
-    }
-    m->act_bytes = act_bytes;
-    if (plan_activations(cfg, (size_t)B_max, (size_t)T_max, (size_t)m->Td_max, m->act_memory,
-                         &m->acts) != act_bytes) {
+    if (plan_activations(cfg, (size_t)B_max, (size_t)T_max, (size_t)m->Td_max,
+                         m->base.act_memory, &m->acts) != act_bytes) {
         rc = llmrt_error(LLMRT_ERR_INTERNAL, "t5: activation plan changed size");
         goto fail;
     }
-    /* Zero everything once: the logits' padding columns stay 0. */
-    if ((rc = m->vt->memset(m->cc, m->act_memory, 0, act_bytes, NULL))) goto fail;
     *out = m;
     return LLMRT_OK;
 fail:
@@ -685,118 +551,38 @@ fail:
 }
 
 const llmrt_t5_config *llmrt_t5_get_config(const llmrt_t5 *m) { return &m->cfg; }
-const llmrt_model_layout *llmrt_t5_layout(const llmrt_t5 *m) { return &m->layout; }
+const llmrt_model_layout *llmrt_t5_layout(const llmrt_t5 *m) { return &m->base.layout; }
 
 /* ------------------------------------------------------------------------ */
 /* Layers, as kernel calls                                                  */
 /* ------------------------------------------------------------------------ */
 
-/* out[rows, n] (+)= inp[rows, k] @ w[n, k]^T (nn.Linear without bias). */
+/* T5's linear layers have neither bias nor QAT: out[rows, n] (+)= inp[rows,
+ * k] @ w[n, k]^T. */
 static int linear_forward(llmrt_t5 *m, void *out, const void *inp, const void *w, int64_t rows,
                           int64_t k, int64_t n, int accumulate)
 {
-    llmrt_gemm_desc d = {
-        .struct_size = sizeof d,
-        .trans_b = 1,
-        .m = rows, .n = n, .k = k,
-        .alpha = 1.0f, .beta = accumulate ? 1.0f : 0.0f,
-        .a = inp, .lda = k, .a_type = m->dt,
-        .b = w, .ldb = k, .b_type = m->dt,
-        .c = out, .ldc = n, .c_type = m->dt,
-    };
-    return m->vt->gemm(m->cc, &d);
+    return llmrt_linear_forward(&m->base.ly, out, inp, w, NULL, NULL, rows, k, n, accumulate);
 }
 
 /* dinp (+)= dout @ w (accumulate 0 overwrites), dw[n, k] += dout^T @ inp. */
 static int linear_backward(llmrt_t5 *m, void *dinp, void *dw, const void *dout, const void *inp,
                            const void *w, int64_t rows, int64_t k, int64_t n, int accumulate)
 {
-    llmrt_gemm_desc dx = {
-        .struct_size = sizeof dx,
-        .m = rows, .n = k, .k = n,
-        .alpha = 1.0f, .beta = accumulate ? 1.0f : 0.0f,
-        .a = dout, .lda = n, .a_type = m->dt,
-        .b = w, .ldb = k, .b_type = m->dt,
-        .c = dinp, .ldc = k, .c_type = m->dt,
-    };
-    llmrt_gemm_desc dW = {
-        .struct_size = sizeof dW,
-        .trans_a = 1,
-        .m = n, .n = k, .k = rows,
-        .alpha = 1.0f, .beta = 1.0f,
-        .a = dout, .lda = n, .a_type = m->dt,
-        .b = inp, .ldb = k, .b_type = m->dt,
-        .c = dw, .ldc = k, .c_type = m->dt,
-    };
-    CHECK(m->vt->gemm(m->cc, &dx));
-    return m->vt->gemm(m->cc, &dW);
-}
-
-static int rmsnorm_forward(llmrt_t5 *m, void *out, float *rstd, const void *inp, const void *w,
-                           int64_t rows)
-{
-    llmrt_norm_desc d = {
-        .struct_size = sizeof d,
-        .rows = rows, .cols = m->cfg.dim,
-        .eps = RMS_EPS, .rms = 1,
-        .dtype = m->dt,
-        .inp = inp, .weight = w, .out = out, .rstd = rstd,
-    };
-    return m->vt->norm_forward(m->cc, &d);
-}
-
-/* dinp += d norm / d inp . dout; dw +=. */
-static int rmsnorm_backward(llmrt_t5 *m, void *dinp, void *dw, const void *dout,
-                            const void *inp, const void *w, float *rstd, int64_t rows)
-{
-    llmrt_norm_desc d = {
-        .struct_size = sizeof d,
-        .rows = rows, .cols = m->cfg.dim,
-        .eps = RMS_EPS, .rms = 1,
-        .dtype = m->dt,
-        .inp = inp, .weight = w, .rstd = rstd,
-        .dout = dout, .dinp = dinp, .dweight = dw,
-    };
-    return m->vt->norm_backward(m->cc, &d);
-}
-
-static int zero(llmrt_t5 *m, void *p, size_t elems)
-{
-    return m->vt->memset(m->cc, p, 0, elems * m->es, NULL);
-}
-
-/* T5 attention: scale 1, optional fp32 bias. q, k, v rows of their own
- * strides; out [B*Tq, C]. */
-static llmrt_attention_desc attention_desc(const llmrt_t5 *m, int B, int Tq, int Tk, int causal,
-                                           const void *q, int64_t q_stride, const void *k,
-                                           const void *v, int64_t kv_stride, void *out,
-                                           float *lse, const float *bias)
-{
-    int64_t C = m->cfg.dim, H = m->cfg.heads;
-    return (llmrt_attention_desc){
-        .struct_size = sizeof(llmrt_attention_desc),
-        .batch = B, .heads = H, .q_len = Tq, .kv_len = Tk, .head_dim = C / H,
-        .dtype = m->dt,
-        .scale = 1.0f,
-        .causal = causal,
-        .q = q, .q_row_stride = q_stride,
-        .k = k, .k_row_stride = kv_stride,
-        .v = v, .v_row_stride = kv_stride,
-        .out = out, .out_row_stride = C,
-        .lse = lse,
-        .bias = bias,
-    };
+    return llmrt_linear_backward(&m->base.ly, dinp, dw, NULL, NULL, dout, inp, w, NULL, rows, k, n,
+                                 accumulate);
 }
 
 /* The relative bias table [NB, H] at w (device, model dtype) to fp32 host. */
 static int download_rel(llmrt_t5 *m, const void *w)
 {
+    const llmrt_dtype dt = m->base.ly.dt;
     size_t n = (size_t)m->cfg.num_buckets * (size_t)m->cfg.heads;
-    if (m->dt == LLMRT_DTYPE_F32) return llmrt_rt_download(m->rt, m->host_rel, w, n * 4);
-    CHECK(llmrt_rt_download(m->rt, m->host_rel16, w, n * 2));
+    if (dt == LLMRT_DTYPE_F32) return llmrt_rt_download(m->base.rt, m->host_rel, w, n * 4);
+    CHECK(llmrt_rt_download(m->base.rt, m->host_rel16, w, n * 2));
     for (size_t i = 0; i < n; i++)
-        m->host_rel[i] = m->dt == LLMRT_DTYPE_BF16 ? llmrt_bf16_to_f32(m->host_rel16[i])
-                                                   : llmrt_f16_to_f32(m->host_rel16[i]);
+        m->host_rel[i] = dt == LLMRT_DTYPE_BF16 ? llmrt_bf16_to_f32(m->host_rel16[i])
+                                                : llmrt_f16_to_f32(m->host_rel16[i]);
     return LLMRT_OK;
 }
 
@@ -814,16 +600,17 @@ static int build_bias(llmrt_t5 *m, const void *w, int T, int bidirectional, floa
                 m->host_bias[(size_t)h * TT + (size_t)i * (size_t)T + (size_t)j] =
                     m->host_rel[(size_t)b * (size_t)H + (size_t)h];
         }
-    return llmrt_rt_upload(m->rt, dev_bias, m->host_bias, (size_t)H * TT * sizeof(float));
+    return llmrt_rt_upload(m->base.rt, dev_bias, m->host_bias, (size_t)H * TT * sizeof(float));
 }
 
 /* dW[bucket(j - i), h] += dbias[h, i, j], folded on the host in double in a
  * fixed order, then added into the gradient dw (device, model dtype). */
 static int fold_dbias(llmrt_t5 *m, const float *dev_dbias, int T, int bidirectional, void *dw)
 {
+    const llmrt_dtype dt = m->base.ly.dt;
     const int H = m->cfg.heads, NB = m->cfg.num_buckets;
     const size_t TT = (size_t)T * (size_t)T, n = (size_t)NB * (size_t)H;
-    CHECK(llmrt_rt_download(m->rt, m->host_bias, dev_dbias, (size_t)H * TT * sizeof(float)));
+    CHECK(llmrt_rt_download(m->base.rt, m->host_bias, dev_dbias, (size_t)H * TT * sizeof(float)));
     for (size_t i = 0; i < n; i++) m->host_rel_acc[i] = 0.0;
     for (int i = 0; i < T; i++)
         for (int j = 0; j < T; j++) {
@@ -832,52 +619,40 @@ static int fold_dbias(llmrt_t5 *m, const float *dev_dbias, int T, int bidirectio
                 m->host_rel_acc[(size_t)b * (size_t)H + (size_t)h] +=
                     m->host_bias[(size_t)h * TT + (size_t)i * (size_t)T + (size_t)j];
         }
-    if (m->dt == LLMRT_DTYPE_F32) {
+    if (dt == LLMRT_DTYPE_F32) {
         for (size_t i = 0; i < n; i++) m->host_rel[i] = (float)m->host_rel_acc[i];
-        CHECK(llmrt_rt_upload(m->rt, m->acts.rel_grad, m->host_rel, n * 4));
+        CHECK(llmrt_rt_upload(m->base.rt, m->acts.rel_grad, m->host_rel, n * 4));
     } else {
         for (size_t i = 0; i < n; i++)
-            m->host_rel16[i] = m->dt == LLMRT_DTYPE_BF16
-                                   ? llmrt_f32_to_bf16((float)m->host_rel_acc[i])
-                                   : llmrt_f32_to_f16((float)m->host_rel_acc[i]);
-        CHECK(llmrt_rt_upload(m->rt, m->acts.rel_grad, m->host_rel16, n * 2));
+            m->host_rel16[i] = dt == LLMRT_DTYPE_BF16 ? llmrt_f32_to_bf16((float)m->host_rel_acc[i])
+                                                      : llmrt_f32_to_f16((float)m->host_rel_acc[i]);
+        CHECK(llmrt_rt_upload(m->base.rt, m->acts.rel_grad, m->host_rel16, n * 2));
     }
-    return m->vt->add(m->cc, dw, dw, m->acts.rel_grad, n, m->dt);
+    return m->base.ly.vt->add(m->base.ly.cc, dw, dw, m->acts.rel_grad, n, dt);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Forward                                                                  */
 /* ------------------------------------------------------------------------ */
 
-static int check_ids(const llmrt_t5 *m, const char *what, const int32_t *ids, size_t n, int T,
-                     int allow_negative)
-{
-    for (size_t i = 0; i < n; i++)
-        if (ids[i] >= m->cfg.vocab || (ids[i] < 0 && !allow_negative))
-            return llmrt_error(LLMRT_ERR_INVALID,
-                               "t5: %s token %d at row %zu, position %zu is outside "
-                               "[0, model.vocab = %d)",
-                               what, ids[i], i / (size_t)T, i % (size_t)T, m->cfg.vocab);
-    return LLMRT_OK;
-}
-
 /* The feed-forward sublayer: out = res + wo(act(norm(res))). */
 static int ff_forward(llmrt_t5 *m, ff_acts *f, void *out, const void *res, const void *p,
                       const size_t *o, int64_t R)
 {
+    const llmrt_layers *ly = &m->base.ly;
     const int64_t C = m->cfg.dim, F = m->cfg.d_ff;
     const size_t nF = (size_t)(R * F);
-    CHECK(rmsnorm_forward(m, f->ln, f->rstd, res, at(m, p, o[R_FF_LN]), R));
+    CHECK(llmrt_rmsnorm_forward(ly, f->ln, f->rstd, res, at(m, p, o[R_FF_LN]), R));
     if (m->cfg.ff == LLMRT_T5_FF_RELU) {
         CHECK(linear_forward(m, f->pre, f->ln, at(m, p, o[R_FF_WI]), R, C, F, 0));
-        CHECK(m->vt->relu_forward(m->cc, f->act, f->pre, nF, m->dt));
+        CHECK(ly->vt->relu_forward(ly->cc, f->act, f->pre, nF, ly->dt));
     } else {
         CHECK(linear_forward(m, f->pre, f->ln, at(m, p, o[R_FF_WI0]), R, C, F, 0));
         CHECK(linear_forward(m, f->lin, f->ln, at(m, p, o[R_FF_WI1]), R, C, F, 0));
-        CHECK(m->vt->gelu_forward(m->cc, f->gelu, f->pre, nF, m->dt, LLMRT_GELU_TANH));
-        CHECK(m->vt->mul(m->cc, f->act, f->gelu, f->lin, nF, m->dt));
+        CHECK(ly->vt->gelu_forward(ly->cc, f->gelu, f->pre, nF, ly->dt, LLMRT_GELU_TANH));
+        CHECK(ly->vt->mul(ly->cc, f->act, f->gelu, f->lin, nF, ly->dt));
     }
-    CHECK(m->vt->copy(m->cc, out, res, (size_t)(R * C) * m->es, NULL));
+    CHECK(ly->vt->copy(ly->cc, out, res, (size_t)(R * C) * ly->es, NULL));
     return linear_forward(m, out, f->act, at(m, p, o[R_FF_WO]), R, F, C, 1);
 }
 
@@ -885,14 +660,12 @@ static int ff_forward(llmrt_t5 *m, ff_acts *f, void *out, const void *res, const
 static int self_attn_forward(llmrt_t5 *m, attn_acts *a, const void *x, const void *p,
                              const size_t *o, int B, int T, int causal, const float *bias)
 {
+    const llmrt_layers *ly = &m->base.ly;
     const int64_t R = (int64_t)B * T, C = m->cfg.dim;
-    CHECK(rmsnorm_forward(m, a->ln, a->rstd, x, at(m, p, o[R_SA_LN]), R));
+    CHECK(llmrt_rmsnorm_forward(ly, a->ln, a->rstd, x, at(m, p, o[R_SA_LN]), R));
     CHECK(linear_forward(m, a->qkv, a->ln, at(m, p, o[R_SA_Q]), R, C, 3 * C, 0));
-    llmrt_attention_desc ad = attention_desc(m, B, T, T, causal, a->qkv, 3 * C,
-                                             at(m, a->qkv, (size_t)C), at(m, a->qkv, 2 * (size_t)C),
-                                             3 * C, a->atty, a->lse, bias);
-    CHECK(m->vt->attention_forward(m->cc, &ad));
-    CHECK(m->vt->copy(m->cc, a->res, x, (size_t)(R * C) * m->es, NULL));
+    CHECK(llmrt_self_attention_forward(ly, B, T, causal, a->qkv, a->atty, a->lse, bias));
+    CHECK(ly->vt->copy(ly->cc, a->res, x, (size_t)(R * C) * ly->es, NULL));
     return linear_forward(m, a->res, a->atty, at(m, p, o[R_SA_O]), R, C, C, 1);
 }
 
@@ -900,39 +673,41 @@ static int self_attn_forward(llmrt_t5 *m, attn_acts *a, const void *x, const voi
 static int cross_attn_forward(llmrt_t5 *m, attn_acts *a, const void *y, const void *enc,
                               const void *p, const size_t *o, int B, int Td, int Te)
 {
+    const llmrt_layers *ly = &m->base.ly;
     const int64_t Rd = (int64_t)B * Td, Re = (int64_t)B * Te, C = m->cfg.dim;
-    CHECK(rmsnorm_forward(m, a->ln, a->rstd, y, at(m, p, o[R_CA_LN]), Rd));
+    CHECK(llmrt_rmsnorm_forward(ly, a->ln, a->rstd, y, at(m, p, o[R_CA_LN]), Rd));
     CHECK(linear_forward(m, a->qkv, a->ln, at(m, p, o[R_CA_Q]), Rd, C, C, 0));
     CHECK(linear_forward(m, a->kv, enc, at(m, p, o[R_CA_K]), Re, C, 2 * C, 0));
-    llmrt_attention_desc ad = attention_desc(m, B, Td, Te, 0, a->qkv, C, a->kv,
-                                             at(m, a->kv, (size_t)C), 2 * C, a->atty, a->lse,
-                                             NULL);
-    CHECK(m->vt->attention_forward(m->cc, &ad));
-    CHECK(m->vt->copy(m->cc, a->res, y, (size_t)(Rd * C) * m->es, NULL));
+    llmrt_attention_desc ad = llmrt_attention_make_desc(ly, B, Td, Te, 0, a->qkv, C, a->kv,
+                                                        at(m, a->kv, (size_t)C), 2 * C, a->atty,
+                                                        a->lse, NULL);
+    CHECK(ly->vt->attention_forward(ly->cc, &ad));
+    CHECK(ly->vt->copy(ly->cc, a->res, y, (size_t)(Rd * C) * ly->es, NULL));
     return linear_forward(m, a->res, a->atty, at(m, p, o[R_CA_O]), Rd, C, C, 1);
 }
 
 static int forward(llmrt_t5 *m, const int32_t *enc_in, int Te, const int32_t *dec_in,
                    const int32_t *targets, int Td, int B, float *mean_loss)
 {
-    const llmrt_compute_vtable *vt = m->vt;
-    void *cc = m->cc;
-    llmrt_rt *rt = m->rt;
+    const llmrt_layers *ly = &m->base.ly;
+    const llmrt_compute_vtable *vt = ly->vt;
+    void *cc = ly->cc;
+    llmrt_rt *rt = m->base.rt;
     t5_acts *a = &m->acts;
-    const int Le = m->cfg.layers, Ld = m->cfg.decoder_layers;
-    const int64_t Re = (int64_t)B * Te, Rd = (int64_t)B * Td, C = m->cfg.dim, V = m->cfg.vocab;
-    const int64_t Vp = (int64_t)padded_vocab(&m->cfg);
-    const llmrt_dtype dt = m->dt;
+    const int Le = m->cfg.layers, Ld = m->cfg.decoder_layers, vocab = m->cfg.vocab;
+    const int64_t Re = (int64_t)B * Te, Rd = (int64_t)B * Td, C = m->cfg.dim, V = vocab;
+    const int64_t Vp = (int64_t)llmrt_padded_vocab(vocab);
+    const llmrt_dtype dt = ly->dt;
     void *p, *e;
 
-    m->backward_ready = 0;
-    m->logits_valid = 0;
-    CHECK(check_ids(m, "encoder input", enc_in, (size_t)Re, Te, 0));
-    CHECK(check_ids(m, "decoder input", dec_in, (size_t)Rd, Td, 0));
-    m->n_targets = 0;
+    m->base.backward_ready = 0;
+    m->base.logits_valid = 0;
+    CHECK(llmrt_model_check_ids("t5", "encoder input", enc_in, (size_t)Re, Te, vocab, 0));
+    CHECK(llmrt_model_check_ids("t5", "decoder input", dec_in, (size_t)Rd, Td, vocab, 0));
+    m->base.n_targets = 0;
     if (targets) {
-        CHECK(check_ids(m, "target", targets, (size_t)Rd, Td, 1));
-        for (int64_t i = 0; i < Rd; i++) m->n_targets += targets[i] >= 0;
+        CHECK(llmrt_model_check_ids("t5", "target", targets, (size_t)Rd, Td, vocab, 1));
+        for (int64_t i = 0; i < Rd; i++) m->base.n_targets += targets[i] >= 0;
         CHECK(llmrt_rt_upload(rt, a->targets, targets, (size_t)Rd * sizeof *targets));
     }
     CHECK(llmrt_rt_upload(rt, a->enc_ids, enc_in, (size_t)Re * sizeof *enc_in));
@@ -962,8 +737,8 @@ static int forward(llmrt_t5 *m, const int32_t *enc_in, int Te, const int32_t *de
         x = ba->out;
     }
     CHECK(llmrt_rt_pre_forward(rt, unit_encf(m), &p));
-    CHECK(rmsnorm_forward(m, a->enc_out, a->enc_rstd, x, at(m, p, m->encf_off[R_ENC_FINAL_LN]),
-                          Re));
+    CHECK(llmrt_rmsnorm_forward(ly, a->enc_out, a->enc_rstd, x,
+                                at(m, p, m->encf_off[R_ENC_FINAL_LN]), Re));
     CHECK(llmrt_rt_post_forward(rt, unit_encf(m)));
 
     /* Decoder. */
@@ -983,11 +758,11 @@ static int forward(llmrt_t5 *m, const int32_t *enc_in, int Te, const int32_t *de
     /* Head: final norm, then (scaled) logits. */
     void *h;
     CHECK(llmrt_rt_pre_forward(rt, unit_head(m), &h));
-    CHECK(rmsnorm_forward(m, a->dec_out, a->dec_rstd, y, at(m, h, m->head_off[R_DEC_FINAL_LN]),
-                          Rd));
+    CHECK(llmrt_rmsnorm_forward(ly, a->dec_out, a->dec_rstd, y,
+                                at(m, h, m->head_off[R_DEC_FINAL_LN]), Rd));
     const void *head_in = a->dec_out, *head_w;
     if (m->cfg.tie_embeddings) {
-        CHECK(vt->copy(cc, a->head_in, a->dec_out, (size_t)(Rd * C) * m->es, NULL));
+        CHECK(vt->copy(cc, a->head_in, a->dec_out, (size_t)(Rd * C) * ly->es, NULL));
         CHECK(vt->scale(cc, a->head_in, (size_t)(Rd * C), dt, (float)(1.0 / sqrt((double)C))));
         head_in = a->head_in;
         CHECK(llmrt_rt_pre_forward(rt, 0, &e));
@@ -995,64 +770,31 @@ static int forward(llmrt_t5 *m, const int32_t *enc_in, int Te, const int32_t *de
     } else {
         head_w = at(m, h, m->head_off[R_LM_HEAD]);
     }
-    llmrt_gemm_desc lg = {
-        .struct_size = sizeof lg,
-        .trans_b = 1,
-        .m = Rd, .n = V, .k = C,
-        .alpha = 1.0f, .beta = 0.0f,
-        .a = head_in, .lda = C, .a_type = dt,
-        .b = head_w, .ldb = C, .b_type = dt,
-        .c = a->logits, .ldc = Vp, .c_type = dt,
-    };
-    CHECK(vt->gemm(cc, &lg));
+    CHECK(llmrt_logits_forward(ly, a->logits, head_in, head_w, NULL, Rd, V, Vp));
     if (m->cfg.tie_embeddings) CHECK(llmrt_rt_post_forward(rt, 0));
     CHECK(llmrt_rt_post_forward(rt, unit_head(m)));
-    m->logits_valid = 1;
+    m->base.logits_valid = 1;
 
-    if (targets) m->backward_ready = 1;
+    if (targets) m->base.backward_ready = 1;
     if (mean_loss) *mean_loss = 0.0f;
     if (!targets || !mean_loss) return LLMRT_OK;
-    llmrt_xent_desc xd = {
-        .struct_size = sizeof xd,
-        .rows = Rd, .vocab = V, .padded_vocab = Vp,
-        .dtype = dt,
-        .logits = a->logits, .targets = a->targets, .losses = a->losses,
-    };
-    CHECK(vt->softmax_xent(cc, &xd));
-    CHECK(llmrt_rt_download(rt, m->host_losses, a->losses, (size_t)Rd * sizeof(float)));
-    double sum = 0.0;
-    for (int64_t i = 0; i < Rd; i++) sum += m->host_losses[i];
-    *mean_loss = m->n_targets ? (float)(sum / m->n_targets) : 0.0f;
-    return LLMRT_OK;
-}
-
-static int check_attached(const llmrt_t5 *m)
-{
-    void *sctx = NULL;
-    llmrt_rt_strategy(m->rt, &sctx);
-    if (!sctx)
-        return llmrt_error(LLMRT_ERR_INVALID,
-                           "t5: no strategy yet: attach the model's layout with "
-                           "llmrt_rt_attach_model() before the first forward");
-    return LLMRT_OK;
+    return llmrt_model_mean_loss(&m->base, a->logits, a->targets, a->losses, Rd,
+                                 m->cfg.vocab, mean_loss);
 }
 
 int llmrt_t5_forward(llmrt_t5 *m, const int32_t *enc_inputs, int T_enc,
                      const int32_t *dec_inputs, const int32_t *targets, int T_dec, int B,
                      float *mean_loss)
 {
-    if (B < 1 || B > m->B_max || T_enc < 1 || T_enc > m->T_max || T_dec < 1 ||
+    if (B < 1 || B > m->base.B_max || T_enc < 1 || T_enc > m->base.T_max || T_dec < 1 ||
         T_dec > m->Td_max)
         return llmrt_error(LLMRT_ERR_INVALID,
                            "t5 forward: batch %d x (%d encoder, %d decoder) tokens: the model "
                            "was created for at most %d x (%d, %d)",
-                           B, T_enc, T_dec, m->B_max, m->T_max, m->Td_max);
-    CHECK(check_attached(m));
-    int rc = forward(m, enc_inputs, T_enc, dec_inputs, targets, T_dec, B, mean_loss);
-    if (!rc) return LLMRT_OK;
-    m->backward_ready = 0;
-    m->logits_valid = 0;
-    return llmrt_error_prefix(rc, "t5 forward");
+                           B, T_enc, T_dec, m->base.B_max, m->base.T_max, m->Td_max);
+    CHECK(llmrt_model_check_attached(&m->base));
+    return llmrt_model_forward_done(
+        &m->base, forward(m, enc_inputs, T_enc, dec_inputs, targets, T_dec, B, mean_loss));
 }
 
 int llmrt_t5_forward_targets(llmrt_t5 *m, const int32_t *inputs, const int32_t *targets, int B,
@@ -1062,17 +804,17 @@ int llmrt_t5_forward_targets(llmrt_t5 *m, const int32_t *inputs, const int32_t *
     if (!targets)
         return llmrt_error(LLMRT_ERR_INVALID,
                            "t5 forward: the decoder input comes from the targets: pass them");
-    if (B < 1 || B > m->B_max)
+    if (B < 1 || B > m->base.B_max)
         return llmrt_error(LLMRT_ERR_INVALID, "t5 forward: batch %d: expected 1 .. %d", B,
-                           m->B_max);
+                           m->base.B_max);
     for (int b = 0; b < B; b++) {
         const int32_t *tg = targets + (size_t)b * (size_t)Td;
-        int32_t *dec = m->host_ids + (size_t)b * (size_t)Td;
+        int32_t *dec = m->base.host_ids + (size_t)b * (size_t)Td;
         llmrt_span_decoder_inputs(tg, (size_t)Td, dec);
         for (int t = 1; t < Td; t++)
             if (dec[t] < 0) dec[t] = LLMRT_SPAN_PAD; /* as HF's _shift_right */
     }
-    return llmrt_t5_forward(m, inputs, T, m->host_ids, targets, Td, B, mean_loss);
+    return llmrt_t5_forward(m, inputs, T, m->base.host_ids, targets, Td, B, mean_loss);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1084,30 +826,31 @@ int llmrt_t5_forward_targets(llmrt_t5 *m, const int32_t *inputs, const int32_t *
 static int ff_backward(llmrt_t5 *m, ff_acts *f, const void *res, const void *p, void *g,
                        const size_t *o, int64_t R)
 {
+    const llmrt_layers *ly = &m->base.ly;
     t5_acts *a = &m->acts;
     const int64_t C = m->cfg.dim, F = m->cfg.d_ff;
     const size_t nF = (size_t)(R * F);
     void *d_act = a->d_big, *d_pre = a->d_big2;
     CHECK(linear_backward(m, d_act, at(m, g, o[R_FF_WO]), a->d_resid, f->act,
                           at(m, p, o[R_FF_WO]), R, F, C, 0));
-    CHECK(zero(m, d_pre, nF));
+    CHECK(llmrt_zero(ly, d_pre, nF));
     if (m->cfg.ff == LLMRT_T5_FF_RELU) {
-        CHECK(m->vt->relu_backward(m->cc, d_pre, f->pre, d_act, nF, m->dt));
+        CHECK(ly->vt->relu_backward(ly->cc, d_pre, f->pre, d_act, nF, ly->dt));
         CHECK(linear_backward(m, a->d_norm, at(m, g, o[R_FF_WI]), d_pre, f->ln,
                               at(m, p, o[R_FF_WI]), R, C, F, 0));
     } else {
         /* act = gelu(pre) * lin: d lin = d_act * gelu, d gelu = d_act * lin. */
         void *d_lin = a->d_big3;
-        CHECK(m->vt->mul(m->cc, d_lin, d_act, f->gelu, nF, m->dt));
-        CHECK(m->vt->mul(m->cc, d_act, d_act, f->lin, nF, m->dt)); /* d gelu, in place */
-        CHECK(m->vt->gelu_backward(m->cc, d_pre, f->pre, d_act, nF, m->dt, LLMRT_GELU_TANH));
+        CHECK(ly->vt->mul(ly->cc, d_lin, d_act, f->gelu, nF, ly->dt));
+        CHECK(ly->vt->mul(ly->cc, d_act, d_act, f->lin, nF, ly->dt)); /* d gelu, in place */
+        CHECK(ly->vt->gelu_backward(ly->cc, d_pre, f->pre, d_act, nF, ly->dt, LLMRT_GELU_TANH));
         CHECK(linear_backward(m, a->d_norm, at(m, g, o[R_FF_WI0]), d_pre, f->ln,
                               at(m, p, o[R_FF_WI0]), R, C, F, 0));
         CHECK(linear_backward(m, a->d_norm, at(m, g, o[R_FF_WI1]), d_lin, f->ln,
                               at(m, p, o[R_FF_WI1]), R, C, F, 1));
     }
-    return rmsnorm_backward(m, a->d_resid, at(m, g, o[R_FF_LN]), a->d_norm, res,
-                            at(m, p, o[R_FF_LN]), f->rstd, R);
+    return llmrt_rmsnorm_backward(ly, a->d_resid, at(m, g, o[R_FF_LN]), a->d_norm, res,
+                                  at(m, p, o[R_FF_LN]), f->rstd, R);
 }
 
 /* Self-attention sublayer: d_resid holds d res on entry, d x on exit. */
@@ -1115,26 +858,18 @@ static int self_attn_backward(llmrt_t5 *m, attn_acts *sa, const void *x, const v
                               const size_t *o, int B, int T, int causal, const float *bias,
                               float *dbias)
 {
+    const llmrt_layers *ly = &m->base.ly;
     t5_acts *a = &m->acts;
     const int64_t R = (int64_t)B * T, C = m->cfg.dim;
     void *d_atty = a->d_norm, *d_qkv = a->d_big;
     CHECK(linear_backward(m, d_atty, at(m, g, o[R_SA_O]), a->d_resid, sa->atty,
                           at(m, p, o[R_SA_O]), R, C, C, 0));
-    CHECK(zero(m, d_qkv, (size_t)(R * 3 * C)));
-    llmrt_attention_desc ad = attention_desc(m, B, T, T, causal, sa->qkv, 3 * C,
-                                             at(m, sa->qkv, (size_t)C),
-                                             at(m, sa->qkv, 2 * (size_t)C), 3 * C, sa->atty,
-                                             sa->lse, bias);
-    ad.dout = d_atty;
-    ad.dq = d_qkv;
-    ad.dk = at(m, d_qkv, (size_t)C);
-    ad.dv = at(m, d_qkv, 2 * (size_t)C);
-    ad.dbias = dbias;
-    CHECK(m->vt->attention_backward(m->cc, &ad));
+    CHECK(llmrt_self_attention_backward(ly, B, T, causal, sa->qkv, sa->atty, sa->lse, bias,
+                                        d_atty, d_qkv, dbias));
     CHECK(linear_backward(m, a->d_tmp, at(m, g, o[R_SA_Q]), d_qkv, sa->ln, at(m, p, o[R_SA_Q]), R,
                           C, 3 * C, 0));
-    return rmsnorm_backward(m, a->d_resid, at(m, g, o[R_SA_LN]), a->d_tmp, x,
-                            at(m, p, o[R_SA_LN]), sa->rstd, R);
+    return llmrt_rmsnorm_backward(ly, a->d_resid, at(m, g, o[R_SA_LN]), a->d_tmp, x,
+                                  at(m, p, o[R_SA_LN]), sa->rstd, R);
 }
 
 /* Cross-attention sublayer: d_resid holds d res on entry, d y on exit;
@@ -1142,90 +877,69 @@ static int self_attn_backward(llmrt_t5 *m, attn_acts *sa, const void *x, const v
 static int cross_attn_backward(llmrt_t5 *m, attn_acts *ca, const void *y, const void *p,
                                void *g, const size_t *o, int B, int Td, int Te)
 {
+    const llmrt_layers *ly = &m->base.ly;
     t5_acts *a = &m->acts;
     const int64_t Rd = (int64_t)B * Td, Re = (int64_t)B * Te, C = m->cfg.dim;
     void *d_atty = a->d_norm, *d_q = a->d_big, *d_kv = a->d_big2;
     CHECK(linear_backward(m, d_atty, at(m, g, o[R_CA_O]), a->d_resid, ca->atty,
                           at(m, p, o[R_CA_O]), Rd, C, C, 0));
-    CHECK(zero(m, d_q, (size_t)(Rd * C)));
-    CHECK(zero(m, d_kv, (size_t)(Re * 2 * C)));
-    llmrt_attention_desc ad = attention_desc(m, B, Td, Te, 0, ca->qkv, C, ca->kv,
-                                             at(m, ca->kv, (size_t)C), 2 * C, ca->atty, ca->lse,
-                                             NULL);
+    CHECK(llmrt_zero(ly, d_q, (size_t)(Rd * C)));
+    CHECK(llmrt_zero(ly, d_kv, (size_t)(Re * 2 * C)));
+    llmrt_attention_desc ad = llmrt_attention_make_desc(ly, B, Td, Te, 0, ca->qkv, C, ca->kv,
+                                                        at(m, ca->kv, (size_t)C), 2 * C,
+                                                        ca->atty, ca->lse, NULL);
     ad.dout = d_atty;
     ad.dq = d_q;
     ad.dk = d_kv;
     ad.dv = at(m, d_kv, (size_t)C);
-    CHECK(m->vt->attention_backward(m->cc, &ad));
+    CHECK(ly->vt->attention_backward(ly->cc, &ad));
     CHECK(linear_backward(m, a->d_enc, at(m, g, o[R_CA_K]), d_kv, m->acts.enc_out,
                           at(m, p, o[R_CA_K]), Re, C, 2 * C, 1));
     CHECK(linear_backward(m, a->d_tmp, at(m, g, o[R_CA_Q]), d_q, ca->ln, at(m, p, o[R_CA_Q]), Rd,
                           C, C, 0));
-    return rmsnorm_backward(m, a->d_resid, at(m, g, o[R_CA_LN]), a->d_tmp, y,
-                            at(m, p, o[R_CA_LN]), ca->rstd, Rd);
+    return llmrt_rmsnorm_backward(ly, a->d_resid, at(m, g, o[R_CA_LN]), a->d_tmp, y,
+                                  at(m, p, o[R_CA_LN]), ca->rstd, Rd);
 }
 
 static int backward(llmrt_t5 *m, float loss_scale)
 {
-    const llmrt_compute_vtable *vt = m->vt;
-    void *cc = m->cc;
-    llmrt_rt *rt = m->rt;
+    const llmrt_layers *ly = &m->base.ly;
+    const llmrt_compute_vtable *vt = ly->vt;
+    void *cc = ly->cc;
+    llmrt_rt *rt = m->base.rt;
     t5_acts *a = &m->acts;
     const int Le = m->cfg.layers, Ld = m->cfg.decoder_layers, B = m->B, Te = m->Te, Td = m->Td;
     const int64_t Re = (int64_t)B * Te, Rd = (int64_t)B * Td, C = m->cfg.dim, V = m->cfg.vocab;
-    const int64_t Vp = (int64_t)padded_vocab(&m->cfg);
+    const int64_t Vp = (int64_t)llmrt_padded_vocab(m->cfg.vocab);
     const int H = m->cfg.heads;
-    const llmrt_dtype dt = m->dt;
+    const llmrt_dtype dt = ly->dt;
     void *hp, *hg, *ep, *eg, *p, *g;
 
     CHECK(llmrt_rt_pre_backward(rt, unit_head(m), &hp, &hg));
     CHECK(llmrt_rt_pre_backward(rt, 0, &ep, &eg));
     void *dshared = at(m, eg, m->emb_off[R_SHARED]);
 
-    m->logits_valid = 0;
-    llmrt_xent_desc xd = {
-        .struct_size = sizeof xd,
-        .rows = Rd, .vocab = V, .padded_vocab = Vp,
-        .dtype = dt,
-        .logits = a->logits, .targets = a->targets, .losses = a->losses,
-        .dlogits = a->logits,
-        .dloss = m->n_targets ? loss_scale / (float)m->n_targets : 0.0f,
-    };
-    CHECK(vt->softmax_xent(cc, &xd));
+    m->base.logits_valid = 0;
+    CHECK(llmrt_model_dlogits(&m->base, a->logits, a->targets, a->losses, Rd, m->cfg.vocab,
+                              loss_scale));
 
-    /* logits = head_in @ W^T: d head_in = dlogits @ W, dW += dlogits^T @ head_in. */
+    /* logits = head_in @ W^T: d head_in = dlogits @ W, dW += dlogits^T @ head_in;
+     * d_norm = d dec_out (the tie's scale folded into alpha). */
     const int tied = m->cfg.tie_embeddings;
     const void *head_in = tied ? a->head_in : a->dec_out;
     const void *head_w = tied ? at(m, ep, m->emb_off[R_SHARED]) : at(m, hp, m->head_off[R_LM_HEAD]);
     void *dhead_w = tied ? dshared : at(m, hg, m->head_off[R_LM_HEAD]);
-    llmrt_gemm_desc dx = {
-        .struct_size = sizeof dx,
-        .m = Rd, .n = C, .k = V,
-        .alpha = tied ? (float)(1.0 / sqrt((double)C)) : 1.0f, .beta = 0.0f,
-        .a = a->logits, .lda = Vp, .a_type = dt,
-        .b = head_w, .ldb = C, .b_type = dt,
-        .c = a->d_norm, .ldc = C, .c_type = dt,
-    };
-    llmrt_gemm_desc dW = {
-        .struct_size = sizeof dW,
-        .trans_a = 1,
-        .m = V, .n = C, .k = Rd,
-        .alpha = 1.0f, .beta = 1.0f,
-        .a = a->logits, .lda = Vp, .a_type = dt,
-        .b = head_in, .ldb = C, .b_type = dt,
-        .c = dhead_w, .ldc = C, .c_type = dt,
-    };
-    CHECK(vt->gemm(cc, &dx));
-    CHECK(vt->gemm(cc, &dW));
-    /* d_norm = d dec_out (the tie's scale folded into alpha). */
-    CHECK(zero(m, a->d_resid, (size_t)(Rd * C)));
+    CHECK(llmrt_logits_backward(ly, a->d_norm, dhead_w, a->logits, head_in, head_w, Rd, V, Vp,
+                                tied ? (float)(1.0 / sqrt((double)C)) : 1.0f));
+    CHECK(llmrt_zero(ly, a->d_resid, (size_t)(Rd * C)));
     const void *y_last = a->dec[Ld - 1].out;
-    CHECK(rmsnorm_backward(m, a->d_resid, at(m, hg, m->head_off[R_DEC_FINAL_LN]), a->d_norm,
-                           y_last, at(m, hp, m->head_off[R_DEC_FINAL_LN]), a->dec_rstd, Rd));
+    CHECK(llmrt_rmsnorm_backward(ly, a->d_resid, at(m, hg, m->head_off[R_DEC_FINAL_LN]),
+                                 a->d_norm, y_last, at(m, hp, m->head_off[R_DEC_FINAL_LN]),
+                                 a->dec_rstd, Rd));
     CHECK(llmrt_rt_post_backward(rt, unit_head(m)));
 
     /* Decoder blocks, last to first; d_enc gathers d(encoder output). */
-    CHECK(zero(m, a->d_enc, (size_t)(Re * C)));
+    CHECK(llmrt_zero(ly, a->d_enc, (size_t)(Re * C)));
     CHECK(vt->memset(cc, a->dec_dbias, 0, (size_t)H * (size_t)Td * (size_t)Td * sizeof(float),
                      NULL));
     for (int l = Ld - 1; l >= 0; l--) {
@@ -1245,9 +959,10 @@ static int backward(llmrt_t5 *m, float loss_scale)
     void *fp, *fg;
     const void *x_last = a->enc[Le - 1].out;
     CHECK(llmrt_rt_pre_backward(rt, unit_encf(m), &fp, &fg));
-    CHECK(zero(m, a->d_resid, (size_t)(Re * C)));
-    CHECK(rmsnorm_backward(m, a->d_resid, at(m, fg, m->encf_off[R_ENC_FINAL_LN]), a->d_enc,
-                           x_last, at(m, fp, m->encf_off[R_ENC_FINAL_LN]), a->enc_rstd, Re));
+    CHECK(llmrt_zero(ly, a->d_resid, (size_t)(Re * C)));
+    CHECK(llmrt_rmsnorm_backward(ly, a->d_resid, at(m, fg, m->encf_off[R_ENC_FINAL_LN]),
+                                 a->d_enc, x_last, at(m, fp, m->encf_off[R_ENC_FINAL_LN]),
+                                 a->enc_rstd, Re));
     CHECK(llmrt_rt_post_backward(rt, unit_encf(m)));
     CHECK(vt->memset(cc, a->enc_dbias, 0, (size_t)H * (size_t)Te * (size_t)Te * sizeof(float),
                      NULL));
@@ -1268,34 +983,12 @@ static int backward(llmrt_t5 *m, float loss_scale)
 
 int llmrt_t5_backward(llmrt_t5 *m, float loss_scale)
 {
-    if (!m->backward_ready)
-        return llmrt_error(LLMRT_ERR_INVALID,
-                           "t5 backward: needs a forward with targets first (and one backward "
-                           "per forward)");
-    m->backward_ready = 0;
-    int rc = backward(m, loss_scale);
-    return rc ? llmrt_error_prefix(rc, "t5 backward") : LLMRT_OK;
+    CHECK(llmrt_model_take_backward(&m->base));
+    return llmrt_model_backward_done(&m->base, backward(m, loss_scale));
 }
 
 int llmrt_t5_logits(llmrt_t5 *m, int b, int t, float *host_row)
 {
-    if (!m->logits_valid)
-        return llmrt_error(LLMRT_ERR_INVALID,
-                           "t5 logits: no forward since the last backward (which overwrites "
-                           "the logits with their gradient)");
-    if (b < 0 || b >= m->B || t < 0 || t >= m->Td)
-        return llmrt_error(LLMRT_ERR_INVALID,
-                           "t5 logits: row %d, decoder position %d outside the last forward's "
-                           "%d x %d",
-                           b, t, m->B, m->Td);
-    size_t row = (size_t)b * (size_t)m->Td + (size_t)t, V = (size_t)m->cfg.vocab;
-    CHECK(llmrt_rt_download(m->rt, host_row, at(m, m->acts.logits, row * padded_vocab(&m->cfg)),
-                            V * m->es));
-    if (m->dt == LLMRT_DTYPE_F32) return LLMRT_OK;
-    for (size_t i = V; i-- > 0;) {
-        uint16_t h16;
-        memcpy(&h16, (const char *)host_row + 2 * i, sizeof h16);
-        host_row[i] = m->dt == LLMRT_DTYPE_BF16 ? llmrt_bf16_to_f32(h16) : llmrt_f16_to_f32(h16);
-    }
-    return LLMRT_OK;
+    return llmrt_model_logits_row(&m->base, m->acts.logits, m->cfg.vocab, b, t, m->B, m->Td,
+                                  "decoder position", host_row);
 }
