@@ -792,8 +792,10 @@ typedef struct trainer {
     llmrt_loss_scale loss_scale; /* dynamic loss scaling (fp16) */
     int64_t adam_t;              /* optimizer steps taken (skipped ones are not) */
     int skipped;                 /* the last step was skipped */
-    double *sq_sums;             /* lr_scale = rms: per tensor (strategy.h rule 10) */
+    /* lr_scale = rms: per tensor (strategy.h rule 10); NULL otherwise. */
+    double *sq_sums;
     float *lr_scales;
+    size_t n_lr_scales;
 } trainer;
 
 /* A barrier that carries errors: every rank learns whether any rank failed. */
@@ -1220,12 +1222,12 @@ static int train_step(trainer *t, long step, double lr, double *loss, double *gr
     float scale = (float)(1.0 / ls);
     if (t->o.grad_clip > 0.0 && *grad_norm > t->o.grad_clip)
         scale = (float)(t->o.grad_clip / *grad_norm / ls);
-    if (t->o.lr_scale == LLMRT_LR_SCALE_RMS) {
+    if (t->lr_scales) {
         /* Collective: every rank measures, as every rank steps. */
-        const llmrt_model_layout *layout = llmrt_model_get_layout(t->s.model);
         if ((rc = st->param_sq_sums(sctx, t->sq_sums))) return rc;
-        llmrt_lr_scale_rms(layout, t->sq_sums, LLMRT_LR_SCALE_RMS_FLOOR, t->lr_scales);
-        for (size_t k = 0, n = llmrt_lr_scale_count(layout); k < n; k++)
+        llmrt_lr_scale_rms(llmrt_model_get_layout(t->s.model), t->sq_sums,
+                           LLMRT_LR_SCALE_RMS_FLOOR, t->lr_scales);
+        for (size_t k = 0; k < t->n_lr_scales; k++)
             if (!isfinite(t->lr_scales[k]))
                 return llmrt_error(LLMRT_ERR_INVALID,
                                    "step %ld: a parameter tensor's RMS is %g ([train] lr_scale "
@@ -1241,7 +1243,7 @@ static int train_step(trainer *t, long step, double lr, double *loss, double *gr
         .weight_decay = (float)t->o.weight_decay,
         .grad_scale = scale,
         .t = ++t->adam_t,
-        .lr_scales = t->o.lr_scale == LLMRT_LR_SCALE_RMS ? t->lr_scales : NULL,
+        .lr_scales = t->lr_scales,
     };
     return st->optimizer_step(sctx, &os);
 }
@@ -1393,6 +1395,7 @@ int llmrt_train_run(llmrt_config *cfg)
                 goto out;
             }
             size_t n = llmrt_lr_scale_count(llmrt_model_get_layout(t.s.model));
+            t.n_lr_scales = n;
             t.sq_sums = calloc(n ? n : 1, sizeof *t.sq_sums);
             t.lr_scales = calloc(n ? n : 1, sizeof *t.lr_scales);
             if (!t.sq_sums || !t.lr_scales) {
