@@ -88,8 +88,6 @@ static const llmrt_tensor_spec head_tensors[HEAD_N] = {
     [HEAD_BIAS] = {"cls.predictions.bias", D_VOCAB, D_NONE, 0, INIT_ZERO},
 };
 
-static const float LN_EPS = 1e-12f; /* HF BertConfig.layer_norm_eps */
-
 static size_t dim_value(const void *cfg, int d)
 {
     const llmrt_bert_config *c = cfg;
@@ -371,7 +369,8 @@ int llmrt_bert_create(llmrt_bert **out, const llmrt_bert_config *cfg, llmrt_rt *
     if (!m) return llmrt_error(LLMRT_ERR_NOMEM, "bert: out of host memory");
     m->cfg = *cfg;
     llmrt_model_base_init(&m->base, "bert", rt, B_max, T_max);
-    llmrt_layers_init(&m->base.ly, rt, cfg->dtype, cfg->dim, cfg->heads, LN_EPS,
+    llmrt_layers_init(&m->base.ly, rt, cfg->dtype, cfg->dim, cfg->heads,
+                      (float)LLMRT_BERT_LN_EPS,
                       (float)(1.0 / sqrt((double)(cfg->dim / cfg->heads))), LLMRT_WEIGHT_OUT_IN);
     llmrt_layout_unit_offsets(&tables, cfg, 0, m->emb_off);
     llmrt_layout_unit_offsets(&tables, cfg, 1, m->blk_off);
@@ -462,7 +461,7 @@ static int forward(llmrt_bert *m, const int32_t *inputs, const int32_t *targets,
                                    qscale(m, p, BLK_IN_S), at(m, p, o[BLK_IN_B]), BT, C, 4 * C,
                                    0));
         CHECK(vt->gelu_forward(cc, la->inter_gelu, la->inter, (size_t)(BT * 4 * C), dt,
-                               LLMRT_GELU_ERF));
+                               LLMRT_BERT_GELU));
         CHECK(vt->copy(cc, la->pre2, la->attn_ln, act_bytes_c, NULL));
         CHECK(llmrt_linear_forward(ly, la->pre2, la->inter_gelu, at(m, p, o[BLK_OUT_W]),
                                    qscale(m, p, BLK_OUT_S), at(m, p, o[BLK_OUT_B]), BT, 4 * C, C,
@@ -479,7 +478,7 @@ static int forward(llmrt_bert *m, const int32_t *inputs, const int32_t *targets,
     CHECK(llmrt_rt_pre_forward(rt, (size_t)L + 1, &h));
     CHECK(llmrt_linear_forward(ly, a->tr, x, at(m, h, ho[HEAD_TR_W]), NULL,
                                at(m, h, ho[HEAD_TR_B]), BT, C, C, 0));
-    CHECK(vt->gelu_forward(cc, a->tr_gelu, a->tr, (size_t)(BT * C), dt, LLMRT_GELU_ERF));
+    CHECK(vt->gelu_forward(cc, a->tr_gelu, a->tr, (size_t)(BT * C), dt, LLMRT_BERT_GELU));
     CHECK(llmrt_layernorm_forward(ly, a->tr_ln, a->tr_mean, a->tr_rstd, a->tr_gelu,
                                   at(m, h, ho[HEAD_LN_W]), at(m, h, ho[HEAD_LN_B]), BT));
     CHECK(llmrt_rt_pre_forward(rt, 0, &p));
@@ -547,7 +546,7 @@ static int backward(llmrt_bert *m, float loss_scale)
                                    at(m, hp, ho[HEAD_LN_W]), a->tr_mean, a->tr_rstd, BT, 0));
     CHECK(llmrt_zero(ly, a->d_pre2, (size_t)(BT * C)));
     CHECK(vt->gelu_backward(cc, a->d_pre2, a->tr, a->d_pre1, (size_t)(BT * C), dt,
-                            LLMRT_GELU_ERF));
+                            LLMRT_BERT_GELU));
     const void *last = a->layer[L - 1].out;
     CHECK(llmrt_linear_backward(ly, a->d_resid, at(m, hg, ho[HEAD_TR_W]), NULL,
                                 at(m, hg, ho[HEAD_TR_B]), a->d_pre2, last,
@@ -571,7 +570,7 @@ static int backward(llmrt_bert *m, float loss_scale)
                                     qscale(m, p, BLK_OUT_S), BT, 4 * C, C, 0));
         CHECK(llmrt_zero(ly, a->d_big, (size_t)(BT * 4 * C)));
         CHECK(vt->gelu_backward(cc, a->d_big, la->inter, a->d_gelu, (size_t)(BT * 4 * C), dt,
-                                LLMRT_GELU_ERF));
+                                LLMRT_BERT_GELU));
         CHECK(llmrt_linear_backward(ly, a->d_norm, at(m, g, o[BLK_IN_W]), qscale(m, g, BLK_IN_S),
                                     at(m, g, o[BLK_IN_B]), a->d_big, la->attn_ln,
                                     at(m, p, o[BLK_IN_W]), qscale(m, p, BLK_IN_S), BT, C, 4 * C,

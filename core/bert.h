@@ -54,6 +54,12 @@
 
 #include <llmrt/llmrt.h>
 
+/* The LayerNorm epsilon (HF BertConfig.layer_norm_eps) of every LayerNorm,
+ * and the GELU of the intermediate layer and the MLM head (erf: HF
+ * hidden_act "gelu"). Named once, as gpt.h's, for config.json (hf_config.c). */
+#define LLMRT_BERT_LN_EPS 1e-12
+#define LLMRT_BERT_GELU LLMRT_GELU_ERF
+
 typedef struct llmrt_bert_config {
     int layers, heads, dim, context, vocab; /* as llmrt_gpt_config */
     llmrt_dtype dtype; /* parameters, gradients and activations: f32, bf16 or f16 */

@@ -12,6 +12,7 @@
 #include "checkpoint.h"
 #include "error.h"
 #include "fileio.h"
+#include "hf_config.h"
 #include "safetensors.h"
 
 static const char *const kind_names[LLMRT_CKPT_N_KINDS] = {"params", "exp_avg", "exp_avg_sq"};
@@ -560,6 +561,24 @@ static int copy_file(const char *from_dir, const char *to_dir, const char *name)
     return rc;
 }
 
+/* config.json (hf_config.h) as the source has it; a checkpoint written
+ * before checkpoints had one gets it from its config.ini, so every
+ * checkpoint directory this makes loads into transformers. */
+static int copy_hf_config(const char *from_dir, const char *to_dir)
+{
+    char *from = llmrt_path_join(from_dir, LLMRT_HF_CONFIG_FILE);
+    char *ini = llmrt_path_join(from_dir, "config.ini");
+    char *to = llmrt_path_join(to_dir, LLMRT_HF_CONFIG_FILE);
+    struct stat sb;
+    int rc = !from || !ini || !to ? llmrt_error(LLMRT_ERR_NOMEM, "out of memory")
+             : !stat(from, &sb)   ? copy_file(from_dir, to_dir, LLMRT_HF_CONFIG_FILE)
+                                  : llmrt_hf_config_write_from_ini(ini, to);
+    free(from);
+    free(ini);
+    free(to);
+    return rc;
+}
+
 int llmrt_ckpt_reshard(const char *dir, int world, const char *out_dir)
 {
     if (world < 1) return llmrt_error(LLMRT_ERR_INVALID, "world size %d: must be >= 1", world);
@@ -641,6 +660,7 @@ int llmrt_ckpt_reshard(const char *dir, int world, const char *out_dir)
     free(opath);
     static const char *const copies[] = {LLMRT_CKPT_MODEL_FILE, "config.ini", LLMRT_CKPT_STATE_FILE};
     for (size_t i = 0; i < 3 && !rc; i++) rc = copy_file(dir, out_dir, copies[i]);
+    if (!rc) rc = copy_hf_config(dir, out_dir);
     if (!rc) rc = llmrt_fsync_path(out_dir);
 done:
     if (full)

@@ -8,7 +8,8 @@
  *   step-000120/shard-00002-of-00002.safetensors   rank 1's slices
  *   step-000120/index.json                         world size, strategy, units,
  *                                                  tensors, ranges per rank
- *   step-000120/state.json, config.ini             as for any checkpoint
+ *   step-000120/state.json, config.ini,            as for any checkpoint
+ *               config.json
  *
  * A shard holds, for every unit u of the model, three 1-D F32 tensors
  * "params.<unit>", "exp_avg.<unit>", "exp_avg_sq.<unit>" (fp32 master
@@ -100,7 +101,8 @@ int llmrt_ckpt_consolidate(const char *dir, const char *out_path);
 /* Write the sharded checkpoint `dir` again for `world` ranks into the new
  * directory `out_dir` (which must not exist): shards with even ranges
  * (ceil(numel / world) values each, none past the unit), index.json, and
- * model.safetensors, state.json, config.ini copied. A run of `world` ranks
+ * model.safetensors, state.json, config.ini copied, and config.json
+ * (hf_config.h: copied, or made from config.ini when `dir` has none). A run of `world` ranks
  * whose strategy uses those ranges loads its own shard only; any other
  * re-shards on load as usual. state.json keeps the world size of the run
  * that wrote it (its data position is per rank of that run). */

@@ -413,7 +413,8 @@ int llmrt_gpt_create(llmrt_gpt **out, const llmrt_gpt_config *cfg, llmrt_rt *rt,
     if (!m) return llmrt_error(LLMRT_ERR_NOMEM, "gpt: out of host memory");
     m->cfg = *cfg;
     llmrt_model_base_init(&m->base, "gpt", rt, B_max, T_max);
-    llmrt_layers_init(&m->base.ly, rt, cfg->dtype, cfg->dim, cfg->heads, 1e-5f,
+    llmrt_layers_init(&m->base.ly, rt, cfg->dtype, cfg->dim, cfg->heads,
+                      (float)LLMRT_GPT_LN_EPS,
                       (float)(1.0 / sqrt((double)(cfg->dim / cfg->heads))), LLMRT_WEIGHT_IN_OUT);
     m->gemm_gelu = (llmrt_rt_compute_caps(rt)->gemm_epilogues >> LLMRT_EPILOGUE_GELU) & 1u;
     llmrt_layout_unit_offsets(&tables, cfg, 0, m->emb_off);
@@ -508,12 +509,12 @@ static int forward(llmrt_gpt *m, const int32_t *inputs, const int32_t *targets, 
                                       w.ln2_w, w.ln2_b, BT));
         if (m->gemm_gelu) {
             CHECK(llmrt_linear_gelu_forward(ly, la->fch_gelu, la->fch, la->ln2, w.fc_w, w.fc_s,
-                                            w.fc_b, BT, C, 4 * C, LLMRT_GELU_TANH));
+                                            w.fc_b, BT, C, 4 * C, LLMRT_GPT_GELU));
         } else {
             CHECK(llmrt_linear_forward(ly, la->fch, la->ln2, w.fc_w, w.fc_s, w.fc_b, BT, C, 4 * C,
                                        0));
             CHECK(vt->gelu_forward(cc, la->fch_gelu, la->fch, (size_t)(BT * 4 * C), dt,
-                                   LLMRT_GELU_TANH));
+                                   LLMRT_GPT_GELU));
         }
         CHECK(vt->copy(cc, la->res_mlp, la->res_att, row_bytes * (size_t)C, NULL));
         CHECK(llmrt_linear_forward(ly, la->res_mlp, la->fch_gelu, w.fcproj_w, w.fcproj_s,
@@ -606,7 +607,7 @@ static int backward(llmrt_gpt *m, float loss_scale)
                                     C, 0));
         CHECK(vt->memset(cc, a->d_fch, 0, row_bytes * (size_t)(4 * C), NULL));
         CHECK(vt->gelu_backward(cc, a->d_fch, la->fch, a->d_gelu, (size_t)(BT * 4 * C), dt,
-                                LLMRT_GELU_TANH));
+                                LLMRT_GPT_GELU));
         CHECK(llmrt_linear_backward(ly, a->d_norm, dw.fc_w, dw.fc_s, dw.fc_b, a->d_fch, la->ln2,
                                     w.fc_w, w.fc_s, BT, C, 4 * C, 0));
         CHECK(llmrt_layernorm_backward(ly, a->d_resid, dw.ln2_w, dw.ln2_b, a->d_norm,

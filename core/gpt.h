@@ -35,6 +35,13 @@
 
 #include <llmrt/llmrt.h>
 
+/* The LayerNorm epsilon (HF GPT2Config.layer_norm_epsilon) and the MLP's GELU
+ * (tanh approximation: HF activation_function "gelu_new"). Named once so that
+ * the model and the config.json written beside checkpoints (hf_config.c)
+ * cannot disagree. */
+#define LLMRT_GPT_LN_EPS 1e-5
+#define LLMRT_GPT_GELU LLMRT_GELU_TANH
+
 typedef struct llmrt_gpt_config {
     int layers;  /* [model] layers: transformer blocks, >= 1          */
     int heads;   /* [model] heads: attention heads, divides dim        */

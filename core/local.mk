@@ -29,6 +29,7 @@ core_libllmrt_la_SOURCES = \
 	core/safetensors.c core/safetensors.h \
 	core/checkpoint.c core/checkpoint.h \
 	core/ckpt_shards.c core/ckpt_shards.h \
+	core/hf_config.c core/hf_config.h \
 	core/plan.c core/plan.h \
 	core/scaling_law.c core/scaling_law.h \
 	core/scaling_fit.c core/scaling_fit.h \

@@ -75,7 +75,6 @@ static const llmrt_tensor_spec all_specs[R_N] = {
     [R_LM_HEAD] = {"lm_head.weight", D_VOCAB, D_C, 1, I_UNIT, .role = R_LM_HEAD},
 };
 
-static const float RMS_EPS = 1e-6f; /* HF T5Config.layer_norm_epsilon */
 #define NO_OFFSET ((size_t)-1)
 
 typedef enum unit_kind { U_EMB, U_ENC, U_ENC_FINAL, U_DEC, U_HEAD, U_NONE } unit_kind;
@@ -512,8 +511,8 @@ int llmrt_t5_create(llmrt_t5 **out, const llmrt_t5_config *cfg, llmrt_rt *rt, in
     m->cfg = *cfg;
     llmrt_model_base_init(&m->base, "t5", rt, B_max, T_max);
     /* T5 scales no scores (the 1/sqrt(d) is folded into q's initialisation). */
-    llmrt_layers_init(&m->base.ly, rt, cfg->dtype, cfg->dim, cfg->heads, RMS_EPS, 1.0f,
-                      LLMRT_WEIGHT_OUT_IN);
+    llmrt_layers_init(&m->base.ly, rt, cfg->dtype, cfg->dim, cfg->heads,
+                      (float)LLMRT_T5_RMS_EPS, 1.0f, LLMRT_WEIGHT_OUT_IN);
     m->Td_max = cfg->decoder_context;
     unit_offsets(cfg, 0, m->emb_off);
     unit_offsets(cfg, 1, m->enc_off[0]);
@@ -649,7 +648,7 @@ static int ff_forward(llmrt_t5 *m, ff_acts *f, void *out, const void *res, const
     } else {
         CHECK(linear_forward(m, f->pre, f->ln, at(m, p, o[R_FF_WI0]), R, C, F, 0));
         CHECK(linear_forward(m, f->lin, f->ln, at(m, p, o[R_FF_WI1]), R, C, F, 0));
-        CHECK(ly->vt->gelu_forward(ly->cc, f->gelu, f->pre, nF, ly->dt, LLMRT_GELU_TANH));
+        CHECK(ly->vt->gelu_forward(ly->cc, f->gelu, f->pre, nF, ly->dt, LLMRT_T5_GELU));
         CHECK(ly->vt->mul(ly->cc, f->act, f->gelu, f->lin, nF, ly->dt));
     }
     CHECK(ly->vt->copy(ly->cc, out, res, (size_t)(R * C) * ly->es, NULL));
@@ -843,7 +842,7 @@ static int ff_backward(llmrt_t5 *m, ff_acts *f, const void *res, const void *p, 
         void *d_lin = a->d_big3;
         CHECK(ly->vt->mul(ly->cc, d_lin, d_act, f->gelu, nF, ly->dt));
         CHECK(ly->vt->mul(ly->cc, d_act, d_act, f->lin, nF, ly->dt)); /* d gelu, in place */
-        CHECK(ly->vt->gelu_backward(ly->cc, d_pre, f->pre, d_act, nF, ly->dt, LLMRT_GELU_TANH));
+        CHECK(ly->vt->gelu_backward(ly->cc, d_pre, f->pre, d_act, nF, ly->dt, LLMRT_T5_GELU));
         CHECK(linear_backward(m, a->d_norm, at(m, g, o[R_FF_WI0]), d_pre, f->ln,
                               at(m, p, o[R_FF_WI0]), R, C, F, 0));
         CHECK(linear_backward(m, a->d_norm, at(m, g, o[R_FF_WI1]), d_lin, f->ln,

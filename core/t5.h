@@ -60,6 +60,12 @@
 
 #include <llmrt/llmrt.h>
 
+/* The RMS norm's epsilon (HF T5Config.layer_norm_epsilon) and the GELU of
+ * the gated feed-forward (tanh: HF's "gated-gelu" means "gelu_new"). Named
+ * once, as gpt.h's, for config.json (hf_config.c). */
+#define LLMRT_T5_RMS_EPS 1e-6
+#define LLMRT_T5_GELU LLMRT_GELU_TANH
+
 typedef enum llmrt_t5_ff {
     LLMRT_T5_FF_RELU = 0,      /* T5 1.0: DenseReluDense wi, wo        */
     LLMRT_T5_FF_GATED_GELU = 1 /* T5 v1.1: wi_0 (GELU tanh) * wi_1, wo */

@@ -19,6 +19,7 @@
 #include "data.h"
 #include "error.h"
 #include "fileio.h"
+#include "hf_config.h"
 #include "host_api.h"
 #include "metrics.h"
 #include "plan.h"
@@ -810,7 +811,7 @@ static int agree(trainer *t, int rc, const char *what)
     return LLMRT_OK;
 }
 
-/* config.ini and state.json, which every checkpoint has (rank 0). */
+/* config.ini, config.json and state.json, which every checkpoint has (rank 0). */
 static int write_common_files(trainer *t, llmrt_ckpt_txn *txn, uint64_t step)
 {
     llmrt_ckpt_state st;
@@ -829,6 +830,13 @@ static int write_common_files(trainer *t, llmrt_ckpt_txn *txn, uint64_t step)
      * generate can rebuild the model from the directory alone. */
     char *path = llmrt_ckpt_txn_path(txn, "config.ini");
     int rc = path ? llmrt_config_write(t->s.cfg, path) : llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
+    free(path);
+    if (rc) return rc;
+    /* Hugging Face's config.json, so transformers loads model.safetensors
+     * from the directory as it is (hf_config.h). */
+    path = llmrt_ckpt_txn_path(txn, LLMRT_HF_CONFIG_FILE);
+    rc = path ? llmrt_hf_config_write(&t->s.model_cfg, path)
+              : llmrt_error(LLMRT_ERR_NOMEM, "out of memory");
     free(path);
     if (rc) return rc;
     path = llmrt_ckpt_txn_path(txn, LLMRT_CKPT_STATE_FILE);

@@ -9,6 +9,7 @@ AM_TESTS_ENVIRONMENT = \
 	LLMRT_TEST_SRCDIR='$(abs_top_srcdir)/tests'; export LLMRT_TEST_SRCDIR; \
 	LLMRT_TEST_BUILDDIR='$(abs_top_builddir)/tests'; export LLMRT_TEST_BUILDDIR; \
 	LLMRT_BIN='$(abs_top_builddir)/cli/llmrt'; export LLMRT_BIN; \
+	PYTHON3='$(PYTHON3)'; export PYTHON3; \
 	OMP_NUM_THREADS=2; export OMP_NUM_THREADS; \
 	MPIRUN='$(MPIRUN)'; export MPIRUN; \
 	CK_DEFAULT_TIMEOUT=600; export CK_DEFAULT_TIMEOUT;

@@ -2,7 +2,9 @@
 # (made by make_gpt_fixture.py and make_qat_fixture.py, kept beside them), in
 # every compute dtype, with int8 QAT, and the int8 export (core/qat.c);
 # test_t5_reference: core/t5.c against make_t5_fixture.py's two fixtures;
-# test_span: T5 span corruption (core/span.c) statistics and its inverse.
+# test_span: T5 span corruption (core/span.c) statistics and its inverse;
+# test_hf_load.sh: checkpoints (config.json + model.safetensors) rebuilt as
+# Hugging Face would by hf_load.py, against llmrt's own outputs.
 check_PROGRAMS += tests/model/test_gpt_reference tests/model/test_gpt_model \
 	tests/model/test_gpt_dtype tests/model/test_gpt_qat tests/model/test_qat_export \
 	tests/model/test_bert_reference tests/model/test_mlm tests/model/test_span \
@@ -10,7 +12,7 @@ check_PROGRAMS += tests/model/test_gpt_reference tests/model/test_gpt_model \
 TESTS += tests/model/test_gpt_reference tests/model/test_gpt_model \
 	tests/model/test_gpt_dtype tests/model/test_gpt_qat tests/model/test_qat_export \
 	tests/model/test_export_cli.sh tests/model/test_bert_reference tests/model/test_mlm \
-	tests/model/test_span tests/model/test_t5_reference
+	tests/model/test_span tests/model/test_t5_reference tests/model/test_hf_load.sh
 
 GPT_TEST_UTIL = tests/model/gpt_test_util.c tests/model/gpt_test_util.h
 
@@ -57,3 +59,4 @@ EXTRA_DIST += tests/model/make_bert_fixture.py tests/model/bert_tiny_fixture.saf
 EXTRA_DIST += tests/model/make_gpt_fixture.py tests/model/gpt_tiny_fixture.safetensors \
 	tests/model/make_qat_fixture.py tests/model/gpt_qat_fixture.safetensors \
 	tests/model/gpt_fixture_util.py tests/model/test_export_cli.sh
+EXTRA_DIST += tests/model/test_hf_load.sh tests/model/hf_load.py
