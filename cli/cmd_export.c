@@ -43,12 +43,14 @@ int llmrt_cmd_export(int argc, char **argv)
         goto done;
     }
     /* The export's layout ([in, out] weights, one step per column) is the
-     * decoder's; bert's [out, in] weights with per-row steps have none yet. */
+     * decoder's; bert's and t5's [out, in] weights with per-row steps have
+     * none yet. */
     if (!llmrt_model_gpt(ck.session.model)) {
         fprintf(stderr, "llmrt export: %s is a %s checkpoint: the int8 export is implemented "
-                        "for model.arch = gpt only (a bert QAT checkpoint loads and evaluates "
+                        "for model.arch = gpt only (a %s QAT checkpoint loads and evaluates "
                         "as it is)\n",
-                ck.dir, llmrt_arch_name(ck.session.model_cfg.arch));
+                ck.dir, llmrt_arch_name(ck.session.model_cfg.arch),
+                llmrt_arch_name(ck.session.model_cfg.arch));
         rc = 1;
         goto done;
     }

@@ -32,7 +32,7 @@ llmrt_t5_config llmrt_model_t5_config(const llmrt_model_config *c)
                              .context = c->context, .decoder_context = c->decoder_context,
                              .vocab = c->vocab, .ff = c->ff, .tie_embeddings = c->tie_embeddings,
                              .num_buckets = c->num_buckets, .max_distance = c->max_distance,
-                             .dtype = c->dtype};
+                             .dtype = c->dtype, .qat = c->qat};
 }
 
 /* The operations of one arch, on the shared config. */
@@ -169,9 +169,6 @@ static const model_ops bert_ops = {b_check, b_n_params, b_layout_build, llmrt_be
 /* t5 */
 static int t_check(const llmrt_model_config *c)
 {
-    if (c->qat)
-        return llmrt_error(LLMRT_ERR_INVALID,
-                           "t5: int8 QAT ([runtime] format = int8) is implemented for gpt and bert only");
     llmrt_t5_config t = llmrt_model_t5_config(c);
     return llmrt_t5_config_check(&t);
 }
@@ -257,6 +254,10 @@ int llmrt_model_qat_init_scales(const llmrt_model_config *c, size_t u, float *h)
     if (c->arch == LLMRT_ARCH_BERT) {
         llmrt_bert_config b = llmrt_model_bert_config(c);
         return llmrt_bert_qat_init_scales(&b, u, h);
+    }
+    if (c->arch == LLMRT_ARCH_T5) {
+        llmrt_t5_config t = llmrt_model_t5_config(c);
+        return llmrt_t5_qat_init_scales(&t, u, h);
     }
     llmrt_gpt_config g = llmrt_model_gpt_config(c);
     return llmrt_gpt_qat_init_scales(&g, u, h);

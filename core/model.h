@@ -28,7 +28,7 @@ typedef struct llmrt_model_config {
     llmrt_arch arch;
     int layers, heads, dim, context, vocab;
     llmrt_dtype dtype;
-    int qat; /* int8 QAT (LSQ) of the blocks' linear weights (gpt, bert) */
+    int qat; /* int8 QAT (LSQ) of the blocks' linear weights (gpt, bert, t5) */
     /* t5 only (0 elsewhere); layers counts the encoder's blocks. */
     int decoder_layers, d_ff;
     llmrt_t5_ff ff;

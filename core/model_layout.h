@@ -17,7 +17,8 @@
 
 #include <llmrt/llmrt.h>
 
-/* The most tensors one unit holds, in any architecture (bert's QAT block: 22). */
+/* The most tensors one unit holds, in any architecture (t5's gated QAT
+ * decoder block 0: 26). */
 enum { LLMRT_UNIT_MAX_TENSORS = 32 };
 
 /* Dimension code 0 of every table: no dimension (size 1), so d1 == 0 makes
@@ -87,7 +88,7 @@ void llmrt_layout_init_unit(const llmrt_layout_model *lm, const void *cfg, size_
 
 /* QAT: every step size of `unit` from its weights, LSQ's initialisation
  * (core/qat.h), one per output channel: axis 1 per column of an [in, out]
- * weight (gpt), axis 0 per row of an [out, in] one (bert). LLMRT_ERR_INVALID
+ * weight (gpt), axis 0 per row of an [out, in] one (bert, t5). LLMRT_ERR_INVALID
  * when qat is 0 or the unit does not exist. */
 int llmrt_layout_qat_init_scales(const llmrt_layout_model *lm, const void *cfg, int qat, int axis,
                                  size_t unit, float *host_unit);

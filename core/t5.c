@@ -4,7 +4,8 @@
  * with RMS LayerNorm, attention without 1/sqrt(d) scaling plus a relative
  * position bias, cross-attention, ReLU or gated-GELU feed-forwards, and the
  * tied (scaled) or untied LM head. Linear weights are HF nn.Linear [out, in]
- * without bias: y = x @ W^T.
+ * without bias: y = x @ W^T; with int8 QAT the blocks' linear weights are
+ * fake-quantized per output row as in bert.c.
  *
  * The relative position bias is built on the host: the backend has no
  * gather into a [heads, q, k] layout, and the table is tiny (NB x H), so
@@ -40,12 +41,19 @@ typedef enum role {
     R_CA_Q, R_CA_K, R_CA_V, R_CA_O, R_CA_LN,
     R_FF_WI, R_FF_WI0, R_FF_WI1, R_FF_WO, R_FF_LN,
     R_ENC_FINAL_LN, R_DEC_FINAL_LN, R_LM_HEAD,
+    /* QAT only: the step sizes of the linear weights, one per output row. */
+    R_SA_Q_S, R_SA_K_S, R_SA_V_S, R_SA_O_S,
+    R_CA_Q_S, R_CA_K_S, R_CA_V_S, R_CA_O_S,
+    R_FF_WI_S, R_FF_WI0_S, R_FF_WI1_S, R_FF_WO_S,
     R_N
 } role;
 
 typedef enum dim_code { D_NONE = LLMRT_DIM_NONE, D_C, D_F, D_VOCAB, D_NB, D_H } dim_code;
 /* Initial standard deviation (HF T5PreTrainedModel._init_weights, factor 1). */
-typedef enum init_kind { I_ONE, I_UNIT, I_C, I_QK, I_F } init_kind;
+typedef enum init_kind {
+    I_ONE, I_UNIT, I_C, I_QK, I_F,
+    I_LSQ /* 2 mean|w| / sqrt(qmax) over the output row of weight scale_of */
+} init_kind;
 
 /* Names are what follows the unit's prefix (tensor_name). */
 static const llmrt_tensor_spec all_specs[R_N] = {
@@ -73,7 +81,48 @@ static const llmrt_tensor_spec all_specs[R_N] = {
     [R_DEC_FINAL_LN] = {"decoder.final_layer_norm.weight", D_C, D_NONE, 0, I_ONE,
                         .role = R_DEC_FINAL_LN},
     [R_LM_HEAD] = {"lm_head.weight", D_VOCAB, D_C, 1, I_UNIT, .role = R_LM_HEAD},
+    /* scale_of is set by unit_specs (the weight's index in its unit) */
+    [R_SA_Q_S] = {"layer.0.SelfAttention.q.weight_scale", D_C, D_NONE, 0, I_LSQ, .role = R_SA_Q_S},
+    [R_SA_K_S] = {"layer.0.SelfAttention.k.weight_scale", D_C, D_NONE, 0, I_LSQ, .role = R_SA_K_S},
+    [R_SA_V_S] = {"layer.0.SelfAttention.v.weight_scale", D_C, D_NONE, 0, I_LSQ, .role = R_SA_V_S},
+    [R_SA_O_S] = {"layer.0.SelfAttention.o.weight_scale", D_C, D_NONE, 0, I_LSQ, .role = R_SA_O_S},
+    [R_CA_Q_S] = {"layer.1.EncDecAttention.q.weight_scale", D_C, D_NONE, 0, I_LSQ,
+                  .role = R_CA_Q_S},
+    [R_CA_K_S] = {"layer.1.EncDecAttention.k.weight_scale", D_C, D_NONE, 0, I_LSQ,
+                  .role = R_CA_K_S},
+    [R_CA_V_S] = {"layer.1.EncDecAttention.v.weight_scale", D_C, D_NONE, 0, I_LSQ,
+                  .role = R_CA_V_S},
+    [R_CA_O_S] = {"layer.1.EncDecAttention.o.weight_scale", D_C, D_NONE, 0, I_LSQ,
+                  .role = R_CA_O_S},
+    [R_FF_WI_S] = {"DenseReluDense.wi.weight_scale", D_F, D_NONE, 0, I_LSQ, .role = R_FF_WI_S},
+    [R_FF_WI0_S] = {"DenseReluDense.wi_0.weight_scale", D_F, D_NONE, 0, I_LSQ,
+                    .role = R_FF_WI0_S},
+    [R_FF_WI1_S] = {"DenseReluDense.wi_1.weight_scale", D_F, D_NONE, 0, I_LSQ,
+                    .role = R_FF_WI1_S},
+    [R_FF_WO_S] = {"DenseReluDense.wo.weight_scale", D_C, D_NONE, 0, I_LSQ, .role = R_FF_WO_S},
 };
+
+/* The weight a step-size role scales (QAT). */
+static role scaled_weight(role r)
+{
+    static const role of[] = {R_SA_Q, R_SA_K, R_SA_V, R_SA_O, R_CA_Q, R_CA_K,
+                              R_CA_V, R_CA_O, R_FF_WI, R_FF_WI0, R_FF_WI1, R_FF_WO};
+    return of[r - R_SA_Q_S];
+}
+
+/* The step-size role of weight role w. */
+static role scale_role(role w)
+{
+    role r = R_SA_Q_S;
+    while (r < R_FF_WO_S && scaled_weight(r) != w) r++;
+    return r;
+}
+
+/* The feed-forward's tensors, whose names take the layer index (tensor_name). */
+static int is_ff(role r)
+{
+    return (r >= R_FF_WI && r <= R_FF_LN) || (r >= R_FF_WI_S && r <= R_FF_WO_S);
+}
 
 #define NO_OFFSET ((size_t)-1)
 
@@ -110,6 +159,21 @@ static size_t unit_specs(const void *cfg, size_t unit, llmrt_tensor_spec *out)
         else out[n++] = all_specs[R_FF_WI0], out[n++] = all_specs[R_FF_WI1];
         out[n++] = all_specs[R_FF_WO];
         out[n++] = all_specs[R_FF_LN];
+        if (c->qat) {
+            /* The step sizes follow the plain tensors (a QAT unit starts like
+             * a plain one), in the weights' order, so q, k, v's are one [3C]
+             * vector for the fused [3C, C] matrix and the cross k, v's one
+             * [2C] vector. */
+            size_t plain = n;
+            for (size_t i = 0; i < plain; i++) {
+                if (out[i].d1 == D_NONE || out[i].role == R_SA_REL) continue;
+                for (role r = R_SA_Q_S; r <= R_FF_WO_S; r++)
+                    if (scaled_weight(r) == (role)out[i].role) {
+                        out[n] = all_specs[r];
+                        out[n++].scale_of = (int)i;
+                    }
+            }
+        }
         break;
     case U_ENC_FINAL: out[n++] = all_specs[R_ENC_FINAL_LN]; break;
     case U_HEAD:
@@ -141,7 +205,7 @@ static int tensor_name(const void *cfg, size_t unit, const llmrt_tensor_spec *s,
     unit_kind k = kind_of(cfg, unit, &layer);
     if (k != U_ENC && k != U_DEC) return snprintf(buf, size, "%s", s->name);
     const char *stack = k == U_ENC ? "encoder" : "decoder";
-    if (s->role >= R_FF_WI && s->role <= R_FF_LN)
+    if (is_ff((role)s->role))
         return snprintf(buf, size, "%s.block.%d.layer.%d.%s", stack, layer, k == U_ENC ? 1 : 2,
                         s->name);
     return snprintf(buf, size, "%s.block.%d.%s", stack, layer, s->name);
@@ -168,6 +232,7 @@ static double init_std(const void *cfg, const llmrt_tensor_spec *s, float *value
     case I_C: return 1.0 / sqrt(C);
     case I_QK: return 1.0 / sqrt(C * dkv);
     case I_F: return 1.0 / sqrt(F);
+    case I_LSQ: *value = 0.0f; return 0.0; /* step sizes: from the weights, later */
     default: *value = 1.0f; return 0.0; /* the norms' weights */
     }
 }
@@ -177,7 +242,7 @@ static size_t n_units(const void *cfg) { return llmrt_t5_n_units(cfg); }
 
 static const llmrt_layout_model tables = {
     .name = "t5",
-    .init_lsq = -1, /* no QAT */
+    .init_lsq = I_LSQ,
     .check = check_config, .n_units = n_units,
     .unit_specs = unit_specs, .dim = dim_value,
     .unit_name = unit_name, .tensor_name = tensor_name,
@@ -227,7 +292,7 @@ int llmrt_t5_config_check(const llmrt_t5_config *c)
                            "model.relative_attention_max_distance = %d: expected %d .. %d "
                            "(more than half the buckets)",
                            c->max_distance, c->num_buckets / 2 + 1, 1 << 20);
-    return llmrt_model_check_dtype("t5", c->dtype, 0, " (int8 QAT is not implemented for t5)");
+    return llmrt_model_check_dtype("t5", c->dtype, c->qat, "");
 }
 
 int llmrt_t5_relative_bucket(int relative_position, int bidirectional, int num_buckets,
@@ -277,6 +342,19 @@ void llmrt_t5_layout_free(llmrt_model_layout *layout) { llmrt_layout_free(layout
 void llmrt_t5_init_unit(const llmrt_t5_config *c, size_t unit, uint64_t seed, float *host_params)
 {
     llmrt_layout_init_unit(&tables, c, unit, seed, host_params);
+    /* The step sizes come last and draw no random numbers, so a QAT model
+     * starts from the weights of the same model without QAT. */
+    if (c->qat) llmrt_t5_qat_init_scales(c, unit, host_params);
+}
+
+int llmrt_t5_qat_init_scales(const llmrt_t5_config *c, size_t unit, float *host_unit)
+{
+    return llmrt_layout_qat_init_scales(&tables, c, c->qat, 0, unit, host_unit);
+}
+
+int llmrt_t5_tensor_scale(const llmrt_t5_config *c, size_t unit, size_t tensor)
+{
+    return llmrt_layout_tensor_scale(&tables, c, unit, tensor);
 }
 
 double llmrt_t5_flops_per_token(const llmrt_t5_config *c, int T)
@@ -337,6 +415,9 @@ typedef struct t5_acts {
     /* Backward scratch, [max(Re, Rd), ...]. */
     void *d_resid, *d_enc, *d_norm, *d_tmp; /* C  */
     void *d_big, *d_big2, *d_big3;          /* max(F, 3C) */
+    /* QAT only (fp32): the fake-quantized weight of the linear layer at hand
+     * and the gradient with respect to it, [max(F, 3C), C]. */
+    float *qat_w, *qat_dw;
 } t5_acts;
 
 static void plan_ff(llmrt_carver *cv, ff_acts *f, size_t R, size_t C, size_t F, size_t es,
@@ -416,6 +497,8 @@ static size_t plan_activations(const llmrt_t5_config *c, size_t B, size_t Te, si
     a->d_big = llmrt_carve(&cv, R * W, es);
     a->d_big2 = llmrt_carve(&cv, R * W, es);
     a->d_big3 = llmrt_carve(&cv, R * W, es);
+    a->qat_w = c->qat ? llmrt_carve(&cv, W * C, f) : NULL;
+    a->qat_dw = c->qat ? llmrt_carve(&cv, W * C, f) : NULL;
     return cv.overflow ? 0 : cv.off;
 }
 
@@ -480,7 +563,7 @@ static int check_backend(const llmrt_t5 *m)
         {"gelu_forward", !gated || LLMRT_HAS(vt, sz, gelu_forward)},
         {"gelu_backward", !gated || LLMRT_HAS(vt, sz, gelu_backward)},
     };
-    return llmrt_model_check_backend(&m->base, 0, extra, sizeof extra / sizeof extra[0]);
+    return llmrt_model_check_backend(&m->base, m->cfg.qat, extra, sizeof extra / sizeof extra[0]);
 }
 
 void llmrt_t5_destroy(llmrt_t5 *m)
@@ -542,6 +625,8 @@ int llmrt_t5_create(llmrt_t5 **out, const llmrt_t5_config *cfg, llmrt_rt *rt, in
         rc = llmrt_error(LLMRT_ERR_INTERNAL, "t5: activation plan changed size");
         goto fail;
     }
+    m->base.ly.qat_w = m->acts.qat_w;
+    m->base.ly.qat_dw = m->acts.qat_dw;
     *out = m;
     return LLMRT_OK;
 fail:
@@ -556,20 +641,29 @@ const llmrt_model_layout *llmrt_t5_layout(const llmrt_t5 *m) { return &m->base.l
 /* Layers, as kernel calls                                                  */
 /* ------------------------------------------------------------------------ */
 
-/* T5's linear layers have neither bias nor QAT: out[rows, n] (+)= inp[rows,
- * k] @ w[n, k]^T. */
-static int linear_forward(llmrt_t5 *m, void *out, const void *inp, const void *w, int64_t rows,
-                          int64_t k, int64_t n, int accumulate)
+/* T5's linear layers have no bias: out[rows, n] (+)= inp[rows, k] @ w[n,
+ * k]^T, where the weight is tensor `r` of the unit at p (o: its offsets).
+ * With QAT the weight is fake-quantized with its step sizes (layers.c). */
+static int linear_forward(llmrt_t5 *m, void *out, const void *inp, const void *p,
+                          const size_t *o, role r, int64_t rows, int64_t k, int64_t n,
+                          int accumulate)
 {
-    return llmrt_linear_forward(&m->base.ly, out, inp, w, NULL, NULL, rows, k, n, accumulate);
+    const float *s = m->cfg.qat ? at(m, p, o[scale_role(r)]) : NULL;
+    return llmrt_linear_forward(&m->base.ly, out, inp, at(m, p, o[r]), s, NULL, rows, k, n,
+                                accumulate);
 }
 
-/* dinp (+)= dout @ w (accumulate 0 overwrites), dw[n, k] += dout^T @ inp. */
-static int linear_backward(llmrt_t5 *m, void *dinp, void *dw, const void *dout, const void *inp,
-                           const void *w, int64_t rows, int64_t k, int64_t n, int accumulate)
+/* dinp (+)= dout @ w (accumulate 0 overwrites), dw[n, k] += dout^T @ inp
+ * into the gradient unit g; with QAT the step sizes' gradient too. */
+static int linear_backward(llmrt_t5 *m, void *dinp, const void *p, void *g, const size_t *o,
+                           role r, const void *dout, const void *inp, int64_t rows, int64_t k,
+                           int64_t n, int accumulate)
 {
-    return llmrt_linear_backward(&m->base.ly, dinp, dw, NULL, NULL, dout, inp, w, NULL, rows, k, n,
-                                 accumulate);
+    role rs = scale_role(r);
+    const float *s = m->cfg.qat ? at(m, p, o[rs]) : NULL;
+    float *ds = m->cfg.qat ? at(m, g, o[rs]) : NULL;
+    return llmrt_linear_backward(&m->base.ly, dinp, at(m, g, o[r]), ds, NULL, dout, inp,
+                                 at(m, p, o[r]), s, rows, k, n, accumulate);
 }
 
 /* The relative bias table [NB, H] at w (device, model dtype) to fp32 host. */
@@ -643,16 +737,16 @@ static int ff_forward(llmrt_t5 *m, ff_acts *f, void *out, const void *res, const
     const size_t nF = (size_t)(R * F);
     CHECK(llmrt_rmsnorm_forward(ly, f->ln, f->rstd, res, at(m, p, o[R_FF_LN]), R));
     if (m->cfg.ff == LLMRT_T5_FF_RELU) {
-        CHECK(linear_forward(m, f->pre, f->ln, at(m, p, o[R_FF_WI]), R, C, F, 0));
+        CHECK(linear_forward(m, f->pre, f->ln, p, o, R_FF_WI, R, C, F, 0));
         CHECK(ly->vt->relu_forward(ly->cc, f->act, f->pre, nF, ly->dt));
     } else {
-        CHECK(linear_forward(m, f->pre, f->ln, at(m, p, o[R_FF_WI0]), R, C, F, 0));
-        CHECK(linear_forward(m, f->lin, f->ln, at(m, p, o[R_FF_WI1]), R, C, F, 0));
+        CHECK(linear_forward(m, f->pre, f->ln, p, o, R_FF_WI0, R, C, F, 0));
+        CHECK(linear_forward(m, f->lin, f->ln, p, o, R_FF_WI1, R, C, F, 0));
         CHECK(ly->vt->gelu_forward(ly->cc, f->gelu, f->pre, nF, ly->dt, LLMRT_T5_GELU));
         CHECK(ly->vt->mul(ly->cc, f->act, f->gelu, f->lin, nF, ly->dt));
     }
     CHECK(ly->vt->copy(ly->cc, out, res, (size_t)(R * C) * ly->es, NULL));
-    return linear_forward(m, out, f->act, at(m, p, o[R_FF_WO]), R, F, C, 1);
+    return linear_forward(m, out, f->act, p, o, R_FF_WO, R, F, C, 1);
 }
 
 /* Self-attention sublayer: a->res = x + o(att(qkv(norm(x)))). */
@@ -662,10 +756,10 @@ static int self_attn_forward(llmrt_t5 *m, attn_acts *a, const void *x, const voi
     const llmrt_layers *ly = &m->base.ly;
     const int64_t R = (int64_t)B * T, C = m->cfg.dim;
     CHECK(llmrt_rmsnorm_forward(ly, a->ln, a->rstd, x, at(m, p, o[R_SA_LN]), R));
-    CHECK(linear_forward(m, a->qkv, a->ln, at(m, p, o[R_SA_Q]), R, C, 3 * C, 0));
+    CHECK(linear_forward(m, a->qkv, a->ln, p, o, R_SA_Q, R, C, 3 * C, 0));
     CHECK(llmrt_self_attention_forward(ly, B, T, causal, a->qkv, a->atty, a->lse, bias));
     CHECK(ly->vt->copy(ly->cc, a->res, x, (size_t)(R * C) * ly->es, NULL));
-    return linear_forward(m, a->res, a->atty, at(m, p, o[R_SA_O]), R, C, C, 1);
+    return linear_forward(m, a->res, a->atty, p, o, R_SA_O, R, C, C, 1);
 }
 
 /* Cross-attention sublayer: a->res = y + o(att(q(norm(y)), kv(enc))). */
@@ -675,14 +769,14 @@ static int cross_attn_forward(llmrt_t5 *m, attn_acts *a, const void *y, const vo
     const llmrt_layers *ly = &m->base.ly;
     const int64_t Rd = (int64_t)B * Td, Re = (int64_t)B * Te, C = m->cfg.dim;
     CHECK(llmrt_rmsnorm_forward(ly, a->ln, a->rstd, y, at(m, p, o[R_CA_LN]), Rd));
-    CHECK(linear_forward(m, a->qkv, a->ln, at(m, p, o[R_CA_Q]), Rd, C, C, 0));
-    CHECK(linear_forward(m, a->kv, enc, at(m, p, o[R_CA_K]), Re, C, 2 * C, 0));
+    CHECK(linear_forward(m, a->qkv, a->ln, p, o, R_CA_Q, Rd, C, C, 0));
+    CHECK(linear_forward(m, a->kv, enc, p, o, R_CA_K, Re, C, 2 * C, 0));
     llmrt_attention_desc ad = llmrt_attention_make_desc(ly, B, Td, Te, 0, a->qkv, C, a->kv,
                                                         at(m, a->kv, (size_t)C), 2 * C, a->atty,
                                                         a->lse, NULL);
     CHECK(ly->vt->attention_forward(ly->cc, &ad));
     CHECK(ly->vt->copy(ly->cc, a->res, y, (size_t)(Rd * C) * ly->es, NULL));
-    return linear_forward(m, a->res, a->atty, at(m, p, o[R_CA_O]), Rd, C, C, 1);
+    return linear_forward(m, a->res, a->atty, p, o, R_CA_O, Rd, C, C, 1);
 }
 
 static int forward(llmrt_t5 *m, const int32_t *enc_in, int Te, const int32_t *dec_in,
@@ -830,23 +924,19 @@ static int ff_backward(llmrt_t5 *m, ff_acts *f, const void *res, const void *p, 
     const int64_t C = m->cfg.dim, F = m->cfg.d_ff;
     const size_t nF = (size_t)(R * F);
     void *d_act = a->d_big, *d_pre = a->d_big2;
-    CHECK(linear_backward(m, d_act, at(m, g, o[R_FF_WO]), a->d_resid, f->act,
-                          at(m, p, o[R_FF_WO]), R, F, C, 0));
+    CHECK(linear_backward(m, d_act, p, g, o, R_FF_WO, a->d_resid, f->act, R, F, C, 0));
     CHECK(llmrt_zero(ly, d_pre, nF));
     if (m->cfg.ff == LLMRT_T5_FF_RELU) {
         CHECK(ly->vt->relu_backward(ly->cc, d_pre, f->pre, d_act, nF, ly->dt));
-        CHECK(linear_backward(m, a->d_norm, at(m, g, o[R_FF_WI]), d_pre, f->ln,
-                              at(m, p, o[R_FF_WI]), R, C, F, 0));
+        CHECK(linear_backward(m, a->d_norm, p, g, o, R_FF_WI, d_pre, f->ln, R, C, F, 0));
     } else {
         /* act = gelu(pre) * lin: d lin = d_act * gelu, d gelu = d_act * lin. */
         void *d_lin = a->d_big3;
         CHECK(ly->vt->mul(ly->cc, d_lin, d_act, f->gelu, nF, ly->dt));
         CHECK(ly->vt->mul(ly->cc, d_act, d_act, f->lin, nF, ly->dt)); /* d gelu, in place */
         CHECK(ly->vt->gelu_backward(ly->cc, d_pre, f->pre, d_act, nF, ly->dt, LLMRT_T5_GELU));
-        CHECK(linear_backward(m, a->d_norm, at(m, g, o[R_FF_WI0]), d_pre, f->ln,
-                              at(m, p, o[R_FF_WI0]), R, C, F, 0));
-        CHECK(linear_backward(m, a->d_norm, at(m, g, o[R_FF_WI1]), d_lin, f->ln,
-                              at(m, p, o[R_FF_WI1]), R, C, F, 1));
+        CHECK(linear_backward(m, a->d_norm, p, g, o, R_FF_WI0, d_pre, f->ln, R, C, F, 0));
+        CHECK(linear_backward(m, a->d_norm, p, g, o, R_FF_WI1, d_lin, f->ln, R, C, F, 1));
     }
     return llmrt_rmsnorm_backward(ly, a->d_resid, at(m, g, o[R_FF_LN]), a->d_norm, res,
                                   at(m, p, o[R_FF_LN]), f->rstd, R);
@@ -861,12 +951,10 @@ static int self_attn_backward(llmrt_t5 *m, attn_acts *sa, const void *x, const v
     t5_acts *a = &m->acts;
     const int64_t R = (int64_t)B * T, C = m->cfg.dim;
     void *d_atty = a->d_norm, *d_qkv = a->d_big;
-    CHECK(linear_backward(m, d_atty, at(m, g, o[R_SA_O]), a->d_resid, sa->atty,
-                          at(m, p, o[R_SA_O]), R, C, C, 0));
+    CHECK(linear_backward(m, d_atty, p, g, o, R_SA_O, a->d_resid, sa->atty, R, C, C, 0));
     CHECK(llmrt_self_attention_backward(ly, B, T, causal, sa->qkv, sa->atty, sa->lse, bias,
                                         d_atty, d_qkv, dbias));
-    CHECK(linear_backward(m, a->d_tmp, at(m, g, o[R_SA_Q]), d_qkv, sa->ln, at(m, p, o[R_SA_Q]), R,
-                          C, 3 * C, 0));
+    CHECK(linear_backward(m, a->d_tmp, p, g, o, R_SA_Q, d_qkv, sa->ln, R, C, 3 * C, 0));
     return llmrt_rmsnorm_backward(ly, a->d_resid, at(m, g, o[R_SA_LN]), a->d_tmp, x,
                                   at(m, p, o[R_SA_LN]), sa->rstd, R);
 }
@@ -880,8 +968,7 @@ static int cross_attn_backward(llmrt_t5 *m, attn_acts *ca, const void *y, const 
     t5_acts *a = &m->acts;
     const int64_t Rd = (int64_t)B * Td, Re = (int64_t)B * Te, C = m->cfg.dim;
     void *d_atty = a->d_norm, *d_q = a->d_big, *d_kv = a->d_big2;
-    CHECK(linear_backward(m, d_atty, at(m, g, o[R_CA_O]), a->d_resid, ca->atty,
-                          at(m, p, o[R_CA_O]), Rd, C, C, 0));
+    CHECK(linear_backward(m, d_atty, p, g, o, R_CA_O, a->d_resid, ca->atty, Rd, C, C, 0));
     CHECK(llmrt_zero(ly, d_q, (size_t)(Rd * C)));
     CHECK(llmrt_zero(ly, d_kv, (size_t)(Re * 2 * C)));
     llmrt_attention_desc ad = llmrt_attention_make_desc(ly, B, Td, Te, 0, ca->qkv, C, ca->kv,
@@ -892,10 +979,8 @@ static int cross_attn_backward(llmrt_t5 *m, attn_acts *ca, const void *y, const 
     ad.dk = d_kv;
     ad.dv = at(m, d_kv, (size_t)C);
     CHECK(ly->vt->attention_backward(ly->cc, &ad));
-    CHECK(linear_backward(m, a->d_enc, at(m, g, o[R_CA_K]), d_kv, m->acts.enc_out,
-                          at(m, p, o[R_CA_K]), Re, C, 2 * C, 1));
-    CHECK(linear_backward(m, a->d_tmp, at(m, g, o[R_CA_Q]), d_q, ca->ln, at(m, p, o[R_CA_Q]), Rd,
-                          C, C, 0));
+    CHECK(linear_backward(m, a->d_enc, p, g, o, R_CA_K, d_kv, m->acts.enc_out, Re, C, 2 * C, 1));
+    CHECK(linear_backward(m, a->d_tmp, p, g, o, R_CA_Q, d_q, ca->ln, Rd, C, C, 0));
     return llmrt_rmsnorm_backward(ly, a->d_resid, at(m, g, o[R_CA_LN]), a->d_tmp, y,
                                   at(m, p, o[R_CA_LN]), ca->rstd, Rd);
 }

@@ -49,6 +49,14 @@
  *              y += o'(att(q' norm1 y, kv' enc)); y += ff(norm2 y)
  *   logits    = final_norm(y) * C^-0.5 @ shared^T   (tied)
  *               final_norm(y) @ lm_head^T           (untied)
+ * int8 QAT (qat = 1, fp32 only), as bert.h: every linear weight of the
+ * blocks (self-attention q, k, v, o; cross-attention q, k, v, o; wi or
+ * wi_0, wi_1, and wo) is fake-quantized per output row ([out, in], axis 0)
+ * with learned LSQ step sizes NAME_scale [out] (fp32, no weight decay),
+ * which follow the block's plain tensors in the weights' order (q, k, v's
+ * form one [3C] vector, the cross k, v's one [2C]). shared.weight, the
+ * relative position bias, the norms and lm_head stay unquantized, like
+ * gpt's and bert's embeddings and heads.
  * The decoder input is the target shifted right by one with PAD (the
  * decoder start token, core/span.h) in front; the loss is the mean
  * cross-entropy over the target positions >= 0. */
@@ -84,6 +92,7 @@ typedef struct llmrt_t5_config {
     int num_buckets;     /* relative_attention_num_buckets (32)              */
     int max_distance;    /* relative_attention_max_distance (128)            */
     llmrt_dtype dtype;   /* parameters, gradients and activations: f32, bf16 or f16 */
+    int qat;             /* 1: LSQ fake quantization of the blocks' linear weights (f32) */
 } llmrt_t5_config;
 
 typedef struct llmrt_t5 llmrt_t5;
@@ -104,9 +113,17 @@ int llmrt_t5_tensor_shape(const llmrt_t5_config *cfg, size_t unit, size_t tensor
                           int64_t dims[2]);
 /* HF's T5 initialisation (factor 1): shared and lm_head N(0, 1); q
  * N(0, (C d_kv)^-0.5); k, v, o, wi*, relative_attention_bias N(0, C^-0.5);
- * wo N(0, F^-0.5); norms 1; one stream per (seed, unit). */
+ * wo N(0, F^-0.5); norms 1; one stream per (seed, unit); with QAT the step
+ * sizes from those weights (the same draws as without). */
 void llmrt_t5_init_unit(const llmrt_t5_config *cfg, size_t unit, uint64_t seed,
                         float *host_params);
+/* QAT: the step sizes of `unit` (host fp32, the unit's weights already in
+ * their places) from its weights, LSQ's init 2 mean_j |w[r, j]| / sqrt(qmax)
+ * per output row (core/qat.h); units without step sizes are left as they
+ * are. LLMRT_ERR_INVALID without qat or for no such unit. */
+int llmrt_t5_qat_init_scales(const llmrt_t5_config *cfg, size_t unit, float *host_unit);
+/* QAT: the index (in its unit) of the step sizes of tensor `tensor`, or -1. */
+int llmrt_t5_tensor_scale(const llmrt_t5_config *cfg, size_t unit, size_t tensor);
 /* Training FLOPs per encoder token (6 per parameter-multiply, plus the
  * attention products), counting the decoder's decoder_context / context
  * share of tokens. */

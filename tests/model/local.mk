@@ -1,7 +1,8 @@
 # tests/model: the GPT model (core/gpt.c) against PyTorch reference fixtures
 # (made by make_gpt_fixture.py and make_qat_fixture.py, kept beside them), in
 # every compute dtype, with int8 QAT, and the int8 export (core/qat.c);
-# test_t5_reference: core/t5.c against make_t5_fixture.py's two fixtures;
+# test_t5_reference: core/t5.c against make_t5_fixture.py's two fixtures and
+# make_t5_qat_fixture.py's (int8 QAT), bf16 and f16 against fp32;
 # test_span: T5 span corruption (core/span.c) statistics and its inverse;
 # test_hf_load.sh: checkpoints (config.json + model.safetensors) rebuilt as
 # Hugging Face would by hf_load.py, against llmrt's own outputs.
@@ -53,7 +54,8 @@ tests_model_test_span_CFLAGS = $(TEST_CFLAGS)
 tests_model_test_span_LDADD = $(TEST_LIBS)
 
 EXTRA_DIST += tests/model/make_t5_fixture.py tests/model/t5_relu_fixture.safetensors \
-	tests/model/t5_gated_fixture.safetensors
+	tests/model/t5_gated_fixture.safetensors tests/model/make_t5_qat_fixture.py \
+	tests/model/t5_qat_fixture.safetensors
 EXTRA_DIST += tests/model/make_bert_fixture.py tests/model/bert_tiny_fixture.safetensors \
 	tests/model/make_bert_qat_fixture.py tests/model/bert_qat_fixture.safetensors
 EXTRA_DIST += tests/model/make_gpt_fixture.py tests/model/gpt_tiny_fixture.safetensors \

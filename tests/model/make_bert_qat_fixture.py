@@ -69,10 +69,11 @@ def param_specs():
     return specs
 
 
-def make_scales(params, gen):
-    """LSQ init per row, perturbed; then outliers that clamp."""
+def make_scales(params, gen, names=None):
+    """LSQ init per row, perturbed; then outliers that clamp. names: the
+    [out, in] weights to quantize (default: bert's)."""
     scales = {}
-    for name in quantized_names():
+    for name in names if names is not None else quantized_names():
         w = params[name].to(torch.float64)
         s = 2.0 * w.abs().mean(dim=1) / math.sqrt(QMAX)
         s = s * torch.exp(0.2 * torch.randn(s.shape, generator=gen, dtype=torch.float64))

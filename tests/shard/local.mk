@@ -11,8 +11,8 @@ tests_shard_st_compare_SOURCES = tests/shard/st_compare.c
 tests_shard_st_compare_CFLAGS = $(TEST_CFLAGS)
 tests_shard_st_compare_LDADD = $(TEST_LIBS)
 TESTS += tests/shard/test_plan tests/shard/test_strategies.sh tests/shard/test_multirank.sh \
-	tests/shard/test_t5_multirank.sh tests/shard/test_bert_strategies.sh \
-	tests/shard/test_bert_multirank.sh
+	tests/shard/test_t5_multirank.sh tests/shard/test_t5_strategies.sh \
+	tests/shard/test_bert_strategies.sh tests/shard/test_bert_multirank.sh
 EXTRA_DIST += tests/shard/test_strategies.sh tests/shard/test_multirank.sh \
-	tests/shard/test_t5_multirank.sh tests/shard/test_bert_strategies.sh \
-	tests/shard/test_bert_multirank.sh
+	tests/shard/test_t5_multirank.sh tests/shard/test_t5_strategies.sh \
+	tests/shard/test_bert_strategies.sh tests/shard/test_bert_multirank.sh

@@ -9,6 +9,10 @@
 # the relative position bias), the encoder's final norm, each decoder block
 # and the head; zero3/fsdp gather and free each around its use, the
 # embedding three times (both inputs and the tied head).
+# int8 QAT (step sizes sharded like any parameter), every strategy: against
+# ddp at 2 ranks as in fp32, and against the one process at the first step
+# only (1e-6): after that a weight within rounding noise of a boundary of
+# w / s flips by a whole step between the two (test_bert_multirank.sh).
 #
 # Skips (77) unless the mpi plugin is built and mpirun is here.
 . "$(dirname "$0")/../train/common.sh"
@@ -46,9 +50,10 @@ same() { # NAME A B RTOL ATOL [NORM_RTOL]
 # Each lr_scale: none (AdamW) with every strategy; rms (Adafactor's relative
 # step, strategy.h rule 10: the per-tensor sums of squares of the sharded
 # strategies add pieces of tensors cut across ranks) with ddp, a stage that
-# shards only the optimizer state and the ones that shard the parameters.
-for scale in none rms; do
-if [ $scale = none ]; then
+# shards only the optimizer state and the ones that shard the parameters;
+# then int8 QAT (plain AdamW) with every strategy.
+for scale in none rms int8; do
+if [ $scale != rms ]; then
     strategies="ddp zero.stage=1 zero.stage=2 zero.stage=3 fsdp.sharding=full \
 fsdp.sharding=grad_op fsdp.sharding=hybrid"
 else
@@ -56,6 +61,7 @@ else
 fi
 lrs="--set train.lr_scale=$scale"
 [ $scale = rms ] && lrs="$lrs --set train.lr=1e-2"
+[ $scale = int8 ] && lrs="--set runtime.format=int8"
 ref="$TMP/one-$scale"
 # shellcheck disable=SC2086
 if ! timeout 300 "$LLMRT_BIN" train "$TMP/tiny.ini" $common $lrs --set train.accum=$W \
@@ -81,6 +87,13 @@ for s in $strategies; do
             "$(final "$dir")" 1e-6 1e-9
         same_curves "t5 ($scale), $s at $W ranks: losses and clipped global norms of ddp at $W ranks" \
             "$ddp/metrics.jsonl" "$dir/metrics.jsonl" 1e-6
+    fi
+    if [ $scale = int8 ]; then
+        head -1 "$ref/metrics.jsonl" >"$TMP/first.a"
+        head -1 "$dir/metrics.jsonl" >"$TMP/first.b"
+        same_curves "t5 int8, $s at $W ranks: first step of 1 rank x accum $W (1e-6)" \
+            "$TMP/first.a" "$TMP/first.b" 1e-6
+        continue
     fi
     same_curves "t5 ($scale), $s at $W ranks: losses and global norms of 1 rank x accum $W (1e-4)" \
         "$ref/metrics.jsonl" "$dir/metrics.jsonl" 1e-4

@@ -103,6 +103,22 @@ done
 [ $? -eq 1 ] && grep -q '<extra_id_9>: the model.s vocab (264) has sentinels <extra_id_0> .. <extra_id_5>' "$TMP/x.out" \
     && pass "generate: a sentinel past the vocab refused" || { fail "sentinel 9"; cat "$TMP/x.out"; }
 
+# int8 QAT trains; its checkpoint evaluates, and the int8 export (gpt's
+# [in, out] layout) refuses it in one line.
+# shellcheck disable=SC2086
+"$LLMRT_BIN" train "$TMP/tiny.ini" $T5 --set runtime.format=int8 --set train.out="$TMP/q" \
+    --set train.steps=3 --set train.eval_every=0 >"$TMP/q.log" 2>&1 \
+    && "$LLMRT_BIN" eval "$TMP/tiny.ini" $T5 --set runtime.format=int8 --checkpoint "$TMP/q" \
+        --batches 2 >"$TMP/qe.out" 2>&1 && grep -q '^loss [0-9]' "$TMP/qe.out" \
+    && pass "int8 QAT trains and evaluates" || { fail "t5 int8"; cat "$TMP/q.log" "$TMP/qe.out"; }
+# shellcheck disable=SC2086
+"$LLMRT_BIN" export "$TMP/tiny.ini" $T5 --set runtime.format=int8 --checkpoint "$TMP/q" \
+    --out "$TMP/q.safetensors" >"$TMP/qx.out" 2>&1
+[ $? -eq 1 ] && [ "$(wc -l <"$TMP/qx.out")" -eq 1 ] \
+    && grep -q 'is a t5 checkpoint: the int8 export is implemented for model.arch = gpt only' \
+        "$TMP/qx.out" && [ ! -e "$TMP/q.safetensors" ] \
+    && pass "export of a t5 QAT checkpoint refused" || { fail "t5 export"; cat "$TMP/qx.out"; }
+
 # Errors.
 bad() { # expect `llmrt train` with these settings to fail naming $1
     want=$1
