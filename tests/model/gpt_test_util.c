@@ -101,6 +101,33 @@ void gpt_units_free(float **units, size_t n_units)
     free(units);
 }
 
+float **test_grads_download(llmrt_rt *rt, const llmrt_model_layout *layout, llmrt_dtype dtype,
+                            float loss_scale)
+{
+    float **grads = calloc(layout->n_units, sizeof *grads);
+    ck_assert_ptr_nonnull(grads);
+    for (size_t u = 0; u < layout->n_units; u++) {
+        size_t n = layout->units[u].numel;
+        float *h = malloc(n * sizeof *h);
+        void *p, *g;
+        ck_assert_ptr_nonnull(h);
+        OK(llmrt_rt_pre_backward(rt, u, &p, &g));
+        OK(llmrt_rt_download(rt, h, g, n * llmrt_dtype_size(dtype)));
+        OK(llmrt_rt_post_backward(rt, u));
+        for (size_t i = n; i-- > 0;) { /* widen in place, last first */
+            float v = h[i];
+            if (dtype != LLMRT_DTYPE_F32) {
+                uint16_t b16;
+                memcpy(&b16, (const char *)h + 2 * i, sizeof b16);
+                v = dtype == LLMRT_DTYPE_BF16 ? llmrt_bf16_to_f32(b16) : llmrt_f16_to_f32(b16);
+            }
+            h[i] = v / loss_scale;
+        }
+        grads[u] = h;
+    }
+    return grads;
+}
+
 float gpt_env_loss(gpt_env *e, const int32_t *inputs, const int32_t *targets, int B, int T)
 {
     float loss = 0.0f;

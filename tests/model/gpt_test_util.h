@@ -60,6 +60,13 @@ float **gpt_env_params_copy(gpt_env *e);
 float **gpt_env_grads_copy(gpt_env *e);
 void gpt_units_free(float **units, size_t n_units);
 
+/* Every unit's gradient after a backward on rt (any model), downloaded in
+ * the layout's grad dtype, widened to fp32 and divided by loss_scale: one
+ * malloc'd array of units[u].numel floats per unit; free with
+ * gpt_units_free(). */
+float **test_grads_download(llmrt_rt *rt, const llmrt_model_layout *layout, llmrt_dtype dtype,
+                            float loss_scale);
+
 /* Forward of one batch with targets; returns the mean loss. */
 float gpt_env_loss(gpt_env *e, const int32_t *inputs, const int32_t *targets, int B, int T);
 

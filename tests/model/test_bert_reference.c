@@ -221,27 +221,7 @@ static float dtype_run(llmrt_dtype dtype, float loss_scale, float ***grads, size
     OK(llmrt_bert_forward(r.env.model, r.inputs, r.targets, r.B, r.T, &loss));
     OK(llmrt_bert_backward(r.env.model, loss_scale));
     *n_units = r.env.layout.n_units;
-    *grads = calloc(*n_units, sizeof **grads);
-    ck_assert_ptr_nonnull(*grads);
-    for (size_t u = 0; u < *n_units; u++) {
-        size_t n = r.env.layout.units[u].numel;
-        float *h = malloc(n * sizeof *h);
-        void *p, *g;
-        ck_assert_ptr_nonnull(h);
-        OK(llmrt_rt_pre_backward(r.env.rt, u, &p, &g));
-        OK(llmrt_rt_download(r.env.rt, h, g, n * llmrt_dtype_size(dtype)));
-        OK(llmrt_rt_post_backward(r.env.rt, u));
-        for (size_t i = n; i-- > 0;) { /* widen in place, last first */
-            float v = h[i];
-            if (dtype != LLMRT_DTYPE_F32) {
-                uint16_t b16;
-                memcpy(&b16, (const char *)h + 2 * i, sizeof b16);
-                v = dtype == LLMRT_DTYPE_BF16 ? llmrt_bf16_to_f32(b16) : llmrt_f16_to_f32(b16);
-            }
-            h[i] = v / loss_scale;
-        }
-        (*grads)[u] = h;
-    }
+    *grads = test_grads_download(r.env.rt, &r.env.layout, dtype, loss_scale);
     run_close(&r);
     return loss;
 }

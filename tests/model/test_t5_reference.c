@@ -379,28 +379,7 @@ static float dtype_run(int i, llmrt_dtype dtype, float loss_scale, float ***grad
     float loss = 0.0f;
     OK(llmrt_t5_forward_targets(r.model, r.inputs, r.targets, r.B, r.T, &loss));
     OK(llmrt_t5_backward(r.model, loss_scale));
-    size_t n_units = r.layout.n_units;
-    *grads = calloc(n_units, sizeof **grads);
-    ck_assert_ptr_nonnull(*grads);
-    for (size_t u = 0; u < n_units; u++) {
-        size_t n = r.layout.units[u].numel;
-        float *h = malloc(n * sizeof *h);
-        void *p, *g;
-        ck_assert_ptr_nonnull(h);
-        OK(llmrt_rt_pre_backward(r.rt, u, &p, &g));
-        OK(llmrt_rt_download(r.rt, h, g, n * llmrt_dtype_size(dtype)));
-        OK(llmrt_rt_post_backward(r.rt, u));
-        for (size_t k = n; k-- > 0;) { /* widen in place, last first */
-            float v = h[k];
-            if (dtype != LLMRT_DTYPE_F32) {
-                uint16_t b16;
-                memcpy(&b16, (const char *)h + 2 * k, sizeof b16);
-                v = dtype == LLMRT_DTYPE_BF16 ? llmrt_bf16_to_f32(b16) : llmrt_f16_to_f32(b16);
-            }
-            h[k] = v / loss_scale;
-        }
-        (*grads)[u] = h;
-    }
+    *grads = test_grads_download(r.rt, &r.layout, dtype, loss_scale);
     llmrt_t5_config cfg = r.cfg;
     run_close(&r);
     cfg.dtype = LLMRT_DTYPE_F32;

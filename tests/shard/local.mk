@@ -15,4 +15,5 @@ TESTS += tests/shard/test_plan tests/shard/test_strategies.sh tests/shard/test_m
 	tests/shard/test_bert_strategies.sh tests/shard/test_bert_multirank.sh
 EXTRA_DIST += tests/shard/test_strategies.sh tests/shard/test_multirank.sh \
 	tests/shard/test_t5_multirank.sh tests/shard/test_t5_strategies.sh \
-	tests/shard/test_bert_strategies.sh tests/shard/test_bert_multirank.sh
+	tests/shard/test_bert_strategies.sh tests/shard/test_bert_multirank.sh \
+	tests/shard/arch_strategies.sh
