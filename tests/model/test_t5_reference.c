@@ -28,12 +28,17 @@ static const double GRAD_TOL = 1e-5, LOSS_TOL = 1e-5, ADAM_TOL = 1e-5;
  *  - gradients: PyTorch's own float32 evaluation of the QAT model is 1.5e-5
  *    from its float64 reference under rel_err_rms (shared.weight), the
  *    clamped outliers (127 steps, ~25x a typical weight) putting large values
- *    on a few channels; ours is 3.4e-5 (1.2e-5 norm-wise). 5e-5.
+ *    on a few channels. Ours depends on OpenBLAS's kernel (its summation
+ *    order), which the step sizes' gradients (sums of (round(w/s) - w/s)
+ *    terms that cancel) and shared.weight amplify: 3.4e-5 with the
+ *    Cooperlake and SkylakeX kernels, 5.1e-5 Haswell, 6.2e-5 Sandybridge
+ *    (OPENBLAS_CORETYPE), 7.5e-5 under valgrind (which hides AVX-512);
+ *    the plain fixtures stay below 1e-5 with every kernel. 2e-4.
  *  - AdamW: steps 1-8 agree to < 1e-7; then a weight that the float64
  *    reference leaves within 4e-9 (relative) of a rounding boundary of w / s
  *    lands on the other side in fp32 and moves by a whole step: 1.1e-5 at
- *    step 9, 2.5e-5 at step 10. 1e-4. */
-static const double QAT_GRAD_TOL = 5e-5, QAT_ADAM_TOL = 1e-4;
+ *    step 9, 2.5e-5 at step 10 (with some kernels it does not: 0). 1e-4. */
+static const double QAT_GRAD_TOL = 2e-4, QAT_ADAM_TOL = 1e-4;
 static const char *const FIXTURES[] = {"t5_relu_fixture.safetensors",
                                        "t5_gated_fixture.safetensors",
                                        "t5_qat_fixture.safetensors"};
