@@ -20,6 +20,12 @@
 #include "rng.h"
 
 static const double GRAD_TOL = 1e-5, LOSS_TOL = 1e-5, ADAM_TOL = 1e-5;
+/* The QAT fixture's gradients depend on OpenBLAS's kernel (summation
+ * order) more than the plain one's, as the fake-quantized weights' step
+ * sizes amplify it: max 7.3e-6 with this machine's Cooperlake kernel, 5.3e-6
+ * Haswell, 1.08e-5 Sandybridge (OPENBLAS_CORETYPE); the plain fixture stays
+ * within 7.3e-6 with each. 3e-5. */
+static const double QAT_GRAD_TOL = 3e-5;
 static const char FIXTURE[] = "bert_tiny_fixture.safetensors";
 static const char QAT_FIXTURE[] = "bert_qat_fixture.safetensors";
 
@@ -163,7 +169,8 @@ static void loss_and_gradients(const char *fixture, int qat)
                 continue;
             }
             printf("  %-58s rel err %.2e\n", td->name, e);
-            ck_assert_msg(e <= GRAD_TOL, "gradient of %s: relative error %.3e", td->name, e);
+            ck_assert_msg(e <= (qat ? QAT_GRAD_TOL : GRAD_TOL),
+                          "gradient of %s: relative error %.3e", td->name, e);
             if (e > worst) worst = e;
             free(gref);
         }
