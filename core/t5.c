@@ -659,9 +659,9 @@ static int linear_backward(llmrt_t5 *m, void *dinp, const void *p, void *g, cons
                            role r, const void *dout, const void *inp, int64_t rows, int64_t k,
                            int64_t n, int accumulate)
 {
-    role rs = scale_role(r);
-    const float *s = m->cfg.qat ? at(m, p, o[rs]) : NULL;
-    float *ds = m->cfg.qat ? at(m, g, o[rs]) : NULL;
+    const size_t rs = m->cfg.qat ? o[scale_role(r)] : 0;
+    const float *s = m->cfg.qat ? at(m, p, rs) : NULL;
+    float *ds = m->cfg.qat ? at(m, g, rs) : NULL;
     return llmrt_linear_backward(&m->base.ly, dinp, at(m, g, o[r]), ds, NULL, dout, inp,
                                  at(m, p, o[r]), s, rows, k, n, accumulate);
 }

@@ -101,6 +101,17 @@ void gpt_units_free(float **units, size_t n_units)
     free(units);
 }
 
+void test_check_lsq_rows(const float *w, const float *s, size_t rows, size_t cols)
+{
+    for (size_t r = 0; r < rows; r++) {
+        double sum = 0.0;
+        for (size_t j = 0; j < cols; j++) sum += fabs(w[r * cols + j]);
+        double want = 2.0 * sum / (double)cols / sqrt(127.0);
+        ck_assert_msg(fabs(s[r] - want) <= 1e-6 * want, "step size of row %zu: %g, want %g", r,
+                      (double)s[r], want);
+    }
+}
+
 float **test_grads_download(llmrt_rt *rt, const llmrt_model_layout *layout, llmrt_dtype dtype,
                             float loss_scale)
 {

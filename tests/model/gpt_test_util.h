@@ -60,6 +60,10 @@ float **gpt_env_params_copy(gpt_env *e);
 float **gpt_env_grads_copy(gpt_env *e);
 void gpt_units_free(float **units, size_t n_units);
 
+/* LSQ's initial step sizes, one per row of a [rows, cols] weight (axis 0):
+ * s[r] = 2 mean|w[r, :]| / sqrt(127), each to 1e-6 relative. */
+void test_check_lsq_rows(const float *w, const float *s, size_t rows, size_t cols);
+
 /* Every unit's gradient after a backward on rt (any model), downloaded in
  * the layout's grad dtype, widened to fp32 and divided by loss_scale: one
  * malloc'd array of units[u].numel floats per unit; free with

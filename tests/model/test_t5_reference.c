@@ -349,13 +349,9 @@ START_TEST(qat_layout_and_init)
             int si = llmrt_t5_tensor_scale(&q, u, t);
             if (si < 0) continue;
             const llmrt_tensor_desc *w = &b->tensors[t];
-            size_t rows = b->tensors[si].numel, cols = w->numel / rows;
-            for (size_t r = 0; r < rows; r++) {
-                double sum = 0.0;
-                for (size_t j = 0; j < cols; j++) sum += fabs(hq[w->offset + r * cols + j]);
-                double want = 2.0 * sum / (double)cols / sqrt(127.0);
-                ck_assert(fabs(hq[b->tensors[si].offset + r] - want) <= 1e-6 * want);
-            }
+            size_t rows = b->tensors[si].numel;
+            test_check_lsq_rows(hq + w->offset, hq + b->tensors[si].offset, rows,
+                                w->numel / rows);
         }
         free(hp);
         free(hq);
